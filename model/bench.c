@@ -1,0 +1,245 @@
+// bench.c: emocam-bench, the engine's benchmark. For each architecture it prints one JSON
+// line: training images/s (forward + backward + Adam step, batch 64, data in memory), the
+// GFLOP/s that is, the fraction of this machine's OpenBLAS sgemm peak, and the milliseconds
+// one 48x48 face takes through the batchnorm-folded network on one thread. Where Debian's
+// python3-torch is installed, PyTorch's figures for the same network, batch and threads are
+// measured in the same run and printed beside ours.
+#include <cblas.h>
+#include <errno.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "model.h"
+#include "optim.h"
+
+#ifndef EMOCAM_SOURCE_DIR
+#define EMOCAM_SOURCE_DIR "."
+#endif
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void set_threads(int t) {
+    omp_set_num_threads(t);
+    openblas_set_num_threads(t);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+// sgemm GFLOP/s on large square matrices: the ceiling for everything else.
+static double sgemm_peak(int threads) {
+    set_threads(threads);
+    int n = 2048;
+    float *a = malloc(sizeof(float) * n * n), *b = malloc(sizeof(float) * n * n),
+          *c = malloc(sizeof(float) * n * n);
+    if (!a || !b || !c) return 0;
+    for (long i = 0; i < (long)n * n; i++) a[i] = b[i] = (float)(i % 7) * 0.1f;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
+    double best = 0;
+    for (int r = 0; r < 5; r++) {
+        double t = now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
+        double g = 2.0 * n * n * n / (now() - t) / 1e9;
+        if (g > best) best = g;
+    }
+    free(a);
+    free(b);
+    free(c);
+    return best;
+}
+
+typedef struct {
+    double train_img_s, infer_ms;
+} Figures;
+
+static int bench_ours(const char *path, int batch, int threads, double seconds, Figures *f,
+                      Net **out_net) {
+    char err[EMO_ERRLEN];
+    Net *net = net_parse_file(path, err, sizeof err);
+    if (!net || net_reserve(net, batch, 1, err, sizeof err)) {
+        fprintf(stderr, "emocam-bench: %s\n", err);
+        net_free(net);
+        return -1;
+    }
+    long in = shape_size(net->in), k = shape_size(net->out);
+    real *x = malloc(sizeof(real) * batch * in), *dl = malloc(sizeof(real) * batch * k);
+    int *y = malloc(sizeof(int) * batch);
+    Optim opt;
+    if (!x || !dl || !y || optim_init(&opt, OPT_ADAM, net->nparams)) {
+        fprintf(stderr, "emocam-bench: out of memory\n");
+        return -1;
+    }
+    Rng rng, drop;
+    rng_seed(&rng, 1);
+    rng_seed(&drop, 2);
+    for (long i = 0; i < batch * in; i++) x[i] = rng_uniform(&rng);
+    for (int i = 0; i < batch; i++) y[i] = rng_int(&rng, (int)k);
+    set_threads(threads);
+    int steps = 0;
+    double t0 = 0;
+    for (int it = 0;; it++) {   // 3 warm-up steps, then at least `seconds`
+        if (it == 3) t0 = now();
+        const real *logits = net_forward(net, x, batch, 1, &drop);
+        softmax_xent(logits, y, batch, (int)k, NULL, 0, NULL, dl);
+        net_zero_grad(net);
+        net_backward(net, x, dl, NULL, batch, &drop);
+        optim_step(&opt, net);
+        if (it >= 3) steps++;
+        if (it >= 3 && steps >= 5 && now() - t0 >= seconds) break;
+    }
+    f->train_img_s = steps * batch / (now() - t0);
+    optim_free(&opt);
+    // one face, one thread, batchnorm folded, eval mode
+    set_threads(1);
+    net_fold_bn(net);
+    if (net_reserve(net, 1, 0, err, sizeof err)) {
+        fprintf(stderr, "emocam-bench: %s\n", err);
+        return -1;
+    }
+    enum { RUNS = 300 };
+    double ms[RUNS];
+    for (int r = 0; r < 20; r++) net_forward(net, x, 1, 0, NULL);
+    for (int r = 0; r < RUNS; r++) {
+        double t = now();
+        net_forward(net, x, 1, 0, NULL);
+        ms[r] = (now() - t) * 1e3;
+    }
+    qsort(ms, RUNS, sizeof ms[0], cmp_double);
+    f->infer_ms = ms[RUNS / 2];
+    free(x);
+    free(dl);
+    free(y);
+    *out_net = net;
+    return 0;
+}
+
+// PyTorch's figures from scripts/torch_bench.py, or -1 when torch is not installed.
+static int bench_torch(const char *script, const char *path, int batch, int threads,
+                       double seconds, Figures *f) {
+    size_t len = strlen(script) + strlen(path) + 128;
+    char *cmd = malloc(len);
+    if (!cmd) return -1;
+    snprintf(cmd, len, "/usr/bin/python3 '%s' '%s' %d %d %g 2>/dev/null", script, path, batch,
+             threads, seconds);
+    FILE *p = popen(cmd, "r");
+    free(cmd);
+    if (!p) return -1;
+    char line[512];
+    int got = 0;
+    while (fgets(line, sizeof line, p))
+        if (sscanf(line, "{\"train_img_s\": %lf, \"infer_ms\": %lf}", &f->train_img_s,
+                   &f->infer_ms) == 2)
+            got = 1;
+    int rc = pclose(p);
+    return got && rc == 0 ? 0 : -1;
+}
+
+static int have_torch(void) {
+    return system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
+}
+
+static void usage(FILE *to) {
+    fprintf(to,
+            "usage: emocam-bench [options] [ARCH...]\n"
+            "Benchmarks the engine on each architecture file (default: every\n"
+            "assets/models/*.arch) and prints one JSON object per line.\n"
+            "  --threads N     training threads (default 2)\n"
+            "  --batch N       training batch size (default 64)\n"
+            "  --seconds S     time each training measurement for at least S s (default 4)\n"
+            "  --no-torch      skip the PyTorch comparison\n"
+            "  -h, --help      this text\n");
+}
+
+static int parse_int(const char *flag, const char *v, int lo, int hi, int *out) {
+    char *end;
+    errno = 0;
+    long x = v ? strtol(v, &end, 10) : 0;
+    if (!v || errno || *end || end == v || x < lo || x > hi) {
+        fprintf(stderr, "emocam-bench: %s wants an integer in %d..%d\n", flag, lo, hi);
+        return -1;
+    }
+    *out = (int)x;
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    int threads = 2, batch = 64, torch = 1, nfiles = 0;
+    double seconds = 4;
+    const char **files = calloc((size_t)argc + 8, sizeof *files);
+    if (!files) return 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--threads")) {
+            if (parse_int(a, i + 1 < argc ? argv[++i] : NULL, 1, 256, &threads)) return 2;
+        } else if (!strcmp(a, "--batch")) {
+            if (parse_int(a, i + 1 < argc ? argv[++i] : NULL, 1, 4096, &batch)) return 2;
+        } else if (!strcmp(a, "--seconds")) {
+            int s;
+            if (parse_int(a, i + 1 < argc ? argv[++i] : NULL, 1, 3600, &s)) return 2;
+            seconds = s;
+        } else if (!strcmp(a, "--no-torch")) {
+            torch = 0;
+        } else if (a[0] == '-') {
+            fprintf(stderr, "emocam-bench: unknown option %s (see --help)\n", a);
+            return 2;
+        } else {
+            files[nfiles++] = a;
+        }
+    }
+    static const char *DEFAULTS[] = {"simple_cnn_v1", "deep_cnn_v1", "cbam_cnn", "resnet"};
+    char paths[4][1024];
+    if (nfiles == 0)
+        for (int i = 0; i < 4; i++) {
+            snprintf(paths[i], sizeof paths[i], "%s/assets/models/%s.arch", EMOCAM_SOURCE_DIR,
+                     DEFAULTS[i]);
+            files[nfiles++] = paths[i];
+        }
+    char script[1024];
+    snprintf(script, sizeof script, "%s/scripts/torch_bench.py", EMOCAM_SOURCE_DIR);
+    if (torch && !have_torch()) {
+        fprintf(stderr, "emocam-bench: python3-torch not installed: PyTorch figures skipped\n");
+        torch = 0;
+    }
+    double peak = sgemm_peak(threads);
+    printf("{\"sgemm_peak_gflops\": %.1f, \"threads\": %d, \"batch\": %d}\n", peak, threads, batch);
+    fflush(stdout);
+    int rc = 0;
+    for (int i = 0; i < nfiles; i++) {
+        Figures ours, pt = {-1, -1};
+        Net *net = NULL;
+        if (bench_ours(files[i], batch, threads, seconds, &ours, &net)) {
+            rc = 1;
+            continue;
+        }
+        double flops = net_flops(net);   // forward FLOPs per image
+        double gflops = ours.train_img_s * 3 * flops / 1e9;   // training ~ 3x forward
+        const char *name = strrchr(files[i], '/') ? strrchr(files[i], '/') + 1 : files[i];
+        printf("{\"model\": \"%s\", \"params\": %zu, \"mflop_per_image\": %.1f, "
+               "\"train_img_s\": %.0f, \"train_gflops\": %.1f, \"peak_fraction\": %.2f, "
+               "\"infer_ms_1thread\": %.3f",
+               name, net_count_params(net), flops / 1e6, ours.train_img_s, gflops,
+               peak > 0 ? gflops / peak : 0, ours.infer_ms);
+        net_free(net);
+        if (torch && bench_torch(script, files[i], batch, threads, seconds, &pt) == 0)
+            printf(", \"torch_train_img_s\": %.0f, \"torch_infer_ms_1thread\": %.3f, "
+                   "\"train_speedup\": %.2f, \"infer_speedup\": %.2f",
+                   pt.train_img_s, pt.infer_ms, ours.train_img_s / pt.train_img_s,
+                   pt.infer_ms / ours.infer_ms);
+        printf("}\n");
+        fflush(stdout);
+    }
+    free(files);
+    return rc;
+}

@@ -1,0 +1,228 @@
+// conv.c: 2-D convolution as im2col + one GEMM per group over the whole batch.
+//
+//   conv out=64 k=3 [stride=1] [pad=0] [groups=1] [bias=1]
+//
+// The batch is lowered into col (K x n*oh*ow, K = in_c*k*k), so that each group is a single
+// large sgemm: Y' (out_c x n*oh*ow) = W (out_c x K) . col. Y' is then scattered to NCHW.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layer.h"
+
+typedef struct {
+    Layer base;
+    int k, stride, pad, groups;
+    real *w, *dw;   // (out_c, in_c/groups, k, k)
+    real *b, *db;   // (out_c), NULL without bias
+    real *fold_b;   // (out_c) bias made by folding a batchnorm; owned
+} Conv;
+
+void im2col_batch(const real *x, int n, int c, int h, int w, int k, int stride, int pad,
+                  int oh, int ow, real *col) {
+    size_t hwo = (size_t)oh * ow, nhw = (size_t)n * hwo;
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)n * c * k * k * hwo > PAR_MIN)
+    for (int i = 0; i < n; i++)
+        for (int ci = 0; ci < c; ci++) {
+            const real *xp = x + ((size_t)i * c + ci) * h * w;
+            for (int kh = 0; kh < k; kh++)
+                for (int kw = 0; kw < k; kw++) {
+                    real *dst = col + ((size_t)(ci * k + kh) * k + kw) * nhw + i * hwo;
+                    // columns ox whose input ix = ox*stride - pad + kw lies inside [0, w)
+                    int lo = 0, hi = ow;
+                    while (lo < ow && lo * stride - pad + kw < 0) lo++;
+                    while (hi > lo && (hi - 1) * stride - pad + kw >= w) hi--;
+                    for (int oy = 0; oy < oh; oy++) {
+                        int iy = oy * stride - pad + kh;
+                        real *d = dst + (size_t)oy * ow;
+                        if (iy < 0 || iy >= h) {
+                            memset(d, 0, (size_t)ow * sizeof(real));
+                            continue;
+                        }
+                        const real *s = xp + (size_t)iy * w;
+                        int off = kw - pad;   // ix = ox*stride + off
+                        for (int ox = 0; ox < lo; ox++) d[ox] = 0;
+                        if (stride == 1 && hi > lo)
+                            memcpy(d + lo, s + lo + off, (size_t)(hi - lo) * sizeof(real));
+                        else
+                            for (int ox = lo; ox < hi; ox++) d[ox] = s[ox * stride + off];
+                        for (int ox = hi; ox < ow; ox++) d[ox] = 0;
+                    }
+                }
+        }
+}
+
+void col2im_batch(const real *col, int n, int c, int h, int w, int k, int stride, int pad,
+                  int oh, int ow, real *dx) {
+    size_t hwo = (size_t)oh * ow, nhw = (size_t)n * hwo;
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)n * c * k * k * hwo > PAR_MIN)
+    for (int i = 0; i < n; i++)
+        for (int ci = 0; ci < c; ci++) {
+            real *xp = dx + ((size_t)i * c + ci) * h * w;
+            memset(xp, 0, (size_t)h * w * sizeof(real));
+            for (int kh = 0; kh < k; kh++)
+                for (int kw = 0; kw < k; kw++) {
+                    const real *src = col + ((size_t)(ci * k + kh) * k + kw) * nhw + i * hwo;
+                    int lo = 0, hi = ow;
+                    while (lo < ow && lo * stride - pad + kw < 0) lo++;
+                    while (hi > lo && (hi - 1) * stride - pad + kw >= w) hi--;
+                    for (int oy = 0; oy < oh; oy++) {
+                        int iy = oy * stride - pad + kh;
+                        if (iy < 0 || iy >= h) continue;
+                        const real *s = src + (size_t)oy * ow;
+                        real *d = xp + (size_t)iy * w;
+                        int off = kw - pad;
+                        for (int ox = lo; ox < hi; ox++) d[ox * stride + off] += s[ox];
+                    }
+                }
+        }
+}
+
+static void conv_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {
+    Conv *cv = (Conv *)l;
+    int ic = l->in.c, oc = l->out.c, g = cv->groups, k = cv->k;
+    size_t hwo = (size_t)l->out.h * l->out.w, nhw = (size_t)n * hwo;
+    int K = ic * k * k, Kg = K / g, ocg = oc / g;
+    real *col = c->ws, *yb = n == 1 ? y : c->ws + (size_t)K * nhw;
+    im2col_batch(x, n, ic, l->in.h, l->in.w, k, cv->stride, cv->pad, l->out.h, l->out.w, col);
+    for (int gi = 0; gi < g; gi++)
+        GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, ocg, (int)nhw, Kg, 1,
+             cv->w + (size_t)gi * ocg * Kg, Kg, col + (size_t)gi * Kg * nhw, (int)nhw, 0,
+             yb + (size_t)gi * ocg * nhw, (int)nhw);
+    const real *b = cv->b;
+#pragma omp parallel for collapse(2) schedule(static) if (nhw * oc > PAR_MIN)
+    for (int i = 0; i < n; i++)
+        for (int o = 0; o < oc; o++) {
+            const real *s = yb + (size_t)o * nhw + i * hwo;
+            real *d = y + ((size_t)i * oc + o) * hwo;
+            real bo = b ? b[o] : 0;
+            for (size_t p = 0; p < hwo; p++) d[p] = s[p] + bo;
+        }
+}
+
+static void conv_backward(Layer *l, const real *x, const real *y, const real *dy, real *dx,
+                          int n, Ctx *c) {
+    (void)y;
+    Conv *cv = (Conv *)l;
+    int ic = l->in.c, oc = l->out.c, g = cv->groups, k = cv->k;
+    size_t hwo = (size_t)l->out.h * l->out.w, nhw = (size_t)n * hwo;
+    int K = ic * k * k, Kg = K / g, ocg = oc / g;
+    real *col = c->ws, *dyb = (real *)dy;
+    if (n > 1) {   // dy (n, oc, hw) -> dyb (oc, n*hw)
+        dyb = c->ws + (size_t)K * nhw;
+#pragma omp parallel for collapse(2) schedule(static) if (nhw * oc > PAR_MIN)
+        for (int o = 0; o < oc; o++)
+            for (int i = 0; i < n; i++)
+                memcpy(dyb + (size_t)o * nhw + i * hwo, dy + ((size_t)i * oc + o) * hwo,
+                       hwo * sizeof(real));
+    }
+    if (cv->db) {
+#pragma omp parallel for schedule(static) if (nhw * oc > PAR_MIN)
+        for (int o = 0; o < oc; o++) {
+            const real *s = dyb + (size_t)o * nhw;
+            real acc = 0;
+            for (size_t p = 0; p < nhw; p++) acc += s[p];
+            cv->db[o] += acc;
+        }
+    }
+    im2col_batch(x, n, ic, l->in.h, l->in.w, k, cv->stride, cv->pad, l->out.h, l->out.w, col);
+    for (int gi = 0; gi < g; gi++)
+        GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, ocg, Kg, (int)nhw, 1,
+             dyb + (size_t)gi * ocg * nhw, (int)nhw, col + (size_t)gi * Kg * nhw, (int)nhw, 1,
+             cv->dw + (size_t)gi * ocg * Kg, Kg);
+    if (!dx) return;
+    for (int gi = 0; gi < g; gi++)   // col is free now: reuse it for dcol
+        GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, Kg, (int)nhw, ocg, 1,
+             cv->w + (size_t)gi * ocg * Kg, Kg, dyb + (size_t)gi * ocg * nhw, (int)nhw, 0,
+             col + (size_t)gi * Kg * nhw, (int)nhw);
+    col2im_batch(col, n, ic, l->in.h, l->in.w, k, cv->stride, cv->pad, l->out.h, l->out.w, dx);
+}
+
+static long conv_reserve(Layer *l, int n, int with_grads) {
+    (void)with_grads;
+    Conv *cv = (Conv *)l;
+    size_t nhw = (size_t)n * l->out.h * l->out.w;
+    return (long)(((size_t)l->in.c * cv->k * cv->k + l->out.c) * nhw);
+}
+
+static void conv_init(Layer *l, Rng *rng) {
+    Conv *cv = (Conv *)l;
+    int fan_in = l->in.c / cv->groups * cv->k * cv->k;
+    real bound = (real)(1.0 / sqrt((double)fan_in));
+    size_t nw = (size_t)l->out.c * fan_in;
+    for (size_t i = 0; i < nw; i++) cv->w[i] = (2 * rng_uniform(rng) - 1) * bound;
+    if (cv->b)
+        for (int o = 0; o < l->out.c; o++) cv->b[o] = (2 * rng_uniform(rng) - 1) * bound;
+}
+
+static void conv_destroy(Layer *l) { free(((Conv *)l)->fold_b); }
+
+static double conv_flops(const Layer *l) {
+    const Conv *cv = (const Conv *)l;
+    return 2.0 * l->out.c * l->out.h * l->out.w * (l->in.c / cv->groups) * cv->k * cv->k;
+}
+
+static const LayerOps CONV_OPS = {
+    .kind = "conv",
+    .forward = conv_forward,
+    .backward = conv_backward,
+    .reserve = conv_reserve,
+    .init = conv_init,
+    .destroy = conv_destroy,
+    .flops = conv_flops,
+};
+
+Layer *conv_new(Builder *b, Shape in, const char *name, int out_c, int k, int stride, int pad,
+                int groups, int bias) {
+    if (in.c % groups || out_c % groups)
+        return builder_fail(b, "conv: groups=%d must divide in_c=%d and out=%d", groups, in.c,
+                            out_c);
+    if (in.h + 2 * pad < k || in.w + 2 * pad < k)
+        return builder_fail(b, "conv: kernel %d does not fit input %dx%d with pad %d", k, in.h,
+                            in.w, pad);
+    if (pad >= k)
+        return builder_fail(b, "conv: pad=%d must be smaller than k=%d", pad, k);
+    Conv *cv = layer_alloc(b, sizeof *cv, &CONV_OPS, in, name);
+    if (!cv) return NULL;
+    cv->k = k;
+    cv->stride = stride;
+    cv->pad = pad;
+    cv->groups = groups;
+    cv->base.out = (Shape){out_c, (in.h + 2 * pad - k) / stride + 1,
+                           (in.w + 2 * pad - k) / stride + 1};
+    int wd[4] = {out_c, in.c / groups, k, k};
+    if (builder_tensor(b, &cv->base, "w", 4, wd, &cv->w, &cv->dw, 0, 1) ||
+        (bias && builder_tensor(b, &cv->base, "b", 1, &out_c, &cv->b, &cv->db, 0, 0))) {
+        free(cv);
+        return NULL;
+    }
+    return &cv->base;
+}
+
+Layer *conv_parse(Builder *b, Args *a, Shape in, const char *name) {
+    int out, k, stride, pad, groups, bias;
+    if (args_int(b, a, "out", 0, 1, 1, 65536, &out) || args_int(b, a, "k", 0, 1, 1, 63, &k) ||
+        args_int(b, a, "stride", 1, 0, 1, 63, &stride) ||
+        args_int(b, a, "pad", 0, 0, 0, 62, &pad) ||
+        args_int(b, a, "groups", 1, 0, 1, 65536, &groups) ||
+        args_int(b, a, "bias", 1, 0, 0, 1, &bias))
+        return NULL;
+    return conv_new(b, in, name, out, k, stride, pad, groups, bias);
+}
+
+int conv_fold(Layer *l, const real *scale, const real *shift) {
+    if (l->ops != &CONV_OPS) return -1;
+    Conv *cv = (Conv *)l;
+    int oc = l->out.c;
+    size_t per = (size_t)(l->in.c / cv->groups) * cv->k * cv->k;
+    if (!cv->b) {
+        if (!(cv->fold_b = real_alloc((size_t)oc))) return -1;
+        memset(cv->fold_b, 0, (size_t)oc * sizeof(real));
+        cv->b = cv->fold_b;
+    }
+    for (int o = 0; o < oc; o++) {
+        for (size_t i = 0; i < per; i++) cv->w[o * per + i] *= scale[o];
+        cv->b[o] = cv->b[o] * scale[o] + shift[o];
+    }
+    return 0;
+}

@@ -1,0 +1,149 @@
+// layer.h: what every layer file implements, and the pieces they share (builder, sequences,
+// workspace, BLAS). Internal to model/.
+#pragma once
+#include <cblas.h>
+#include <stdio.h>
+
+#include "model.h"
+
+#ifdef EMOCAM_F64
+#define GEMM cblas_dgemm
+#else
+#define GEMM cblas_sgemm
+#endif
+
+// Run a loop on several threads only when it is big enough to pay for the fork.
+#define PAR_MIN 32768
+
+typedef struct Layer Layer;
+typedef struct Builder Builder;
+
+typedef struct {
+    int train;      // batch statistics, dropout
+    int dropout;    // dropout active (train && net->dropout)
+    Rng *rng;       // dropout masks
+    real *ws;       // shared workspace, ws_len reals
+    size_t ws_len;
+} Ctx;
+
+typedef struct LayerOps {
+    const char *kind;
+    // y = f(x) for n samples. x is n x in, y is n x out.
+    void (*forward)(Layer *l, const real *x, real *y, int n, Ctx *c);
+    // Writes dx (skipped when NULL) and accumulates parameter gradients.
+    void (*backward)(Layer *l, const real *x, const real *y, const real *dy, real *dx, int n,
+                     Ctx *c);
+    // Allocate per-batch state for n samples. Returns the workspace reals needed, -1 on OOM.
+    long (*reserve)(Layer *l, int n, int with_grads);
+    void (*init)(Layer *l, Rng *rng);   // optional
+    void (*destroy)(Layer *l);          // optional: free kind-specific allocations
+    double (*flops)(const Layer *l);    // optional: FLOPs per sample
+} LayerOps;
+
+struct Layer {
+    const LayerOps *ops;
+    Shape in, out;
+    char name[80];   // tensor name prefix, e.g. "3.conv"
+};
+
+// A chain of layers with one activation buffer (and one gradient buffer) per layer.
+struct Seq {
+    int n, cap;
+    Layer **L;
+    Shape in;
+    real **out;   // out[i]: output of layer i, nmax x shape_size(L[i]->out)
+    real **grad;  // grad[i]: dLoss/dout[i] (the last one is supplied by the caller)
+};
+
+// Allocate a zeroed layer struct of `size` bytes (a kind's struct starts with a Layer), with
+// ops, name and shapes set (out = in until the kind says otherwise). NULL on OOM.
+void *layer_alloc(Builder *b, size_t size, const LayerOps *ops, Shape in, const char *name);
+void layer_free(Layer *l);
+
+Seq *seq_new(Shape in);
+int seq_push(Seq *s, Layer *l);
+void seq_free(Seq *s);
+Shape seq_out(const Seq *s);
+long seq_reserve(Seq *s, int nmax, int with_grads);   // workspace need, -1 on OOM
+// Output of the chain (x itself for an empty chain).
+const real *seq_forward(Seq *s, const real *x, int n, Ctx *c);
+void seq_backward(Seq *s, const real *x, const real *dy, real *dx, int n, Ctx *c);
+void seq_init(Seq *s, Rng *rng);
+double seq_flops(const Seq *s);
+
+// ---- building: parameter registration and strict key=value arguments
+typedef struct {
+    real **ptr, **gptr;   // patched to point into the flat arrays once they exist
+    Tensor t;
+} Slot;
+
+struct Builder {
+    const char *file;
+    int line;
+    char *err;
+    size_t errlen;
+    Slot *slots;
+    int nslots, cap;
+    size_t nparams, nbufs;
+};
+
+// Register a tensor of layer l, e.g. builder_param(b, l, "w", 4, dims, &c->w, &c->dw, 1).
+// gptr is NULL for buffers (is_buffer=1). Returns 0 or -1 (OOM).
+int builder_tensor(Builder *b, const Layer *l, const char *suffix, int ndim, const int *dims,
+                   real **ptr, real **gptr, int is_buffer, int decay);
+// Report an error at the current line. Always returns NULL for `return builder_fail(...)`.
+void *builder_fail(Builder *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+enum { ARGS_MAX = 16 };
+typedef struct {
+    int n;
+    char *key[ARGS_MAX], *val[ARGS_MAX];
+    int used[ARGS_MAX];
+} Args;
+
+// Each returns 0, or -1 with the error reported through b. A missing key takes def;
+// def_required=1 makes it an error.
+int args_int(Builder *b, Args *a, const char *key, int def, int required, int lo, int hi,
+             int *out);
+int args_real(Builder *b, Args *a, const char *key, double def, double lo, double hi,
+              real *out);
+
+// Parse architecture text into the top-level chain; *in receives the input shape.
+Seq *arch_parse(Builder *b, const char *text, Shape *in);
+
+// ---- the layer kinds (one file each). A constructor takes the input shape and returns the
+// layer, or NULL with the error reported through b.
+typedef Layer *(*LayerParse)(Builder *b, Args *a, Shape in, const char *name);
+
+Layer *conv_parse(Builder *b, Args *a, Shape in, const char *name);
+Layer *conv_new(Builder *b, Shape in, const char *name, int out_c, int k, int stride, int pad,
+                int groups, int bias);
+Layer *bn_parse(Builder *b, Args *a, Shape in, const char *name);
+Layer *relu_parse(Builder *b, Args *a, Shape in, const char *name);
+Layer *maxpool_parse(Builder *b, Args *a, Shape in, const char *name);
+Layer *avgpool_parse(Builder *b, Args *a, Shape in, const char *name);
+Layer *gap_parse(Builder *b, Args *a, Shape in, const char *name);
+Layer *dropout_parse(Builder *b, Args *a, Shape in, const char *name);
+Layer *dropout2d_parse(Builder *b, Args *a, Shape in, const char *name);
+Layer *linear_parse(Builder *b, Args *a, Shape in, const char *name);
+Layer *linear_new(Builder *b, Shape in, const char *name, int out, int bias);
+Layer *flatten_parse(Builder *b, Args *a, Shape in, const char *name);
+Layer *cbam_parse(Builder *b, Args *a, Shape in, const char *name);
+Layer *residual_new(Builder *b, Seq *main, Seq *shortcut, const char *name);
+
+// Blocks expose their sub-chains so that the network can walk them (folding, stats).
+int residual_seqs(Layer *l, Seq **main, Seq **shortcut);
+
+// Folding a batchnorm into the layer before it: the bn's per-channel scale and shift.
+int bn_affine(Layer *bn, real *scale, real *shift);   // 0 if l is a batchnorm
+int conv_fold(Layer *l, const real *scale, const real *shift);      // 0 on success
+int linear_fold(Layer *l, const real *scale, const real *shift);
+
+// The im2col convolution's pieces, shared with tests that compare against a naive loop.
+void im2col_batch(const real *x, int n, int c, int h, int w, int k, int stride, int pad,
+                  int oh, int ow, real *col);
+void col2im_batch(const real *col, int n, int c, int h, int w, int k, int stride, int pad,
+                  int oh, int ow, real *dx);
+
+// malloc that reports failure by returning NULL; sizes in elements of real.
+real *real_alloc(size_t n);

@@ -1,0 +1,101 @@
+// linear.c: fully connected layer, y = x W^T + b, on flat input (C, 1, 1).
+//
+//   linear out=128 [bias=1]
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layer.h"
+
+typedef struct {
+    Layer base;
+    real *w, *dw;   // (out, in)
+    real *b, *db;   // (out), NULL without bias
+    real *fold_b;   // (out) bias made by folding a batchnorm; owned
+} Linear;
+
+static void linear_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {
+    (void)c;
+    Linear *li = (Linear *)l;
+    int in = l->in.c, out = l->out.c;
+    GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1, x, in, li->w, in, 0, y, out);
+    if (li->b)
+        for (int i = 0; i < n; i++)
+            for (int o = 0; o < out; o++) y[(size_t)i * out + o] += li->b[o];
+}
+
+static void linear_backward(Layer *l, const real *x, const real *y, const real *dy, real *dx,
+                            int n, Ctx *c) {
+    (void)y;
+    (void)c;
+    Linear *li = (Linear *)l;
+    int in = l->in.c, out = l->out.c;
+    GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, n, 1, dy, out, x, in, 1, li->dw, in);
+    if (li->db)
+        for (int i = 0; i < n; i++)
+            for (int o = 0; o < out; o++) li->db[o] += dy[(size_t)i * out + o];
+    if (dx)
+        GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, out, 1, dy, out, li->w, in, 0, dx,
+             in);
+}
+
+static void linear_init(Layer *l, Rng *rng) {
+    Linear *li = (Linear *)l;
+    real bound = (real)(1.0 / sqrt((double)l->in.c));
+    size_t nw = (size_t)l->out.c * l->in.c;
+    for (size_t i = 0; i < nw; i++) li->w[i] = (2 * rng_uniform(rng) - 1) * bound;
+    if (li->b)
+        for (int o = 0; o < l->out.c; o++) li->b[o] = (2 * rng_uniform(rng) - 1) * bound;
+}
+
+static void linear_destroy(Layer *l) { free(((Linear *)l)->fold_b); }
+
+static double linear_flops(const Layer *l) { return 2.0 * l->in.c * l->out.c; }
+
+static const LayerOps LINEAR_OPS = {
+    .kind = "linear",
+    .forward = linear_forward,
+    .backward = linear_backward,
+    .init = linear_init,
+    .destroy = linear_destroy,
+    .flops = linear_flops,
+};
+
+Layer *linear_new(Builder *b, Shape in, const char *name, int out, int bias) {
+    if (in.h != 1 || in.w != 1)
+        return builder_fail(b, "linear needs flat input, got %dx%dx%d (add 'flatten' or 'gap')",
+                            in.c, in.h, in.w);
+    Linear *li = layer_alloc(b, sizeof *li, &LINEAR_OPS, in, name);
+    if (!li) return NULL;
+    li->base.out = (Shape){out, 1, 1};
+    int wd[2] = {out, in.c};
+    if (builder_tensor(b, &li->base, "w", 2, wd, &li->w, &li->dw, 0, 1) ||
+        (bias && builder_tensor(b, &li->base, "b", 1, &out, &li->b, &li->db, 0, 0))) {
+        free(li);
+        return NULL;
+    }
+    return &li->base;
+}
+
+Layer *linear_parse(Builder *b, Args *a, Shape in, const char *name) {
+    int out, bias;
+    if (args_int(b, a, "out", 0, 1, 1, 1 << 20, &out) || args_int(b, a, "bias", 1, 0, 0, 1, &bias))
+        return NULL;
+    return linear_new(b, in, name, out, bias);
+}
+
+int linear_fold(Layer *l, const real *scale, const real *shift) {
+    if (l->ops != &LINEAR_OPS) return -1;
+    Linear *li = (Linear *)l;
+    int in = l->in.c, out = l->out.c;
+    if (!li->b) {
+        if (!(li->fold_b = real_alloc((size_t)out))) return -1;
+        memset(li->fold_b, 0, (size_t)out * sizeof(real));
+        li->b = li->fold_b;
+    }
+    for (int o = 0; o < out; o++) {
+        for (int i = 0; i < in; i++) li->w[(size_t)o * in + i] *= scale[o];
+        li->b[o] = li->b[o] * scale[o] + shift[o];
+    }
+    return 0;
+}

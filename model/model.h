@@ -1,0 +1,107 @@
+// model.h: emocam's CNN engine. One network type, built from architecture text, used both
+// to train (emocam-train) and to classify faces live (emocam).
+//
+// Tensors are NCHW. The scalar type is `real`: float32 normally, double when the engine is
+// compiled with EMOCAM_F64 (only the gradient-check tests do that). Files are always float32.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef EMOCAM_F64
+typedef double real;
+#else
+typedef float real;
+#endif
+
+enum { EMO_ERRLEN = 512 };
+
+// Per-sample shape of an activation: channels, height, width. A flat vector is (n, 1, 1).
+typedef struct {
+    int c, h, w;
+} Shape;
+
+static inline long shape_size(Shape s) { return (long)s.c * s.h * s.w; }
+
+// ---- random numbers: explicit state, one generator per use (init, dropout, augmentation...)
+typedef struct {
+    uint64_t s[4];
+} Rng;
+
+void rng_seed(Rng *r, uint64_t seed);
+uint64_t rng_u64(Rng *r);
+float rng_uniform(Rng *r);          // [0, 1)
+float rng_normal(Rng *r);           // N(0, 1)
+int rng_int(Rng *r, int n);         // [0, n)
+
+// ---- the network
+typedef struct Net Net;
+typedef struct Seq Seq;
+
+// A named view into the network's flat parameter (or buffer) array.
+typedef struct {
+    char name[96];       // e.g. "3.conv.w", "5.res.main.1.bn.running_mean"
+    int ndim, dims[4];
+    size_t off, count;   // offset into Net.params (or Net.bufs), element count
+    int is_buffer;       // 1: running statistic, saved but not trained
+    int decay;           // 1: weight decay applies (conv/linear weights)
+} Tensor;
+
+struct Net {
+    char *arch;          // the architecture text this net was built from
+    char *file;          // where the text came from (for messages)
+    Seq *seq;            // the top-level layer sequence
+    Shape in, out;
+    real *params, *grads;  // one allocation each; layers hold views into them
+    size_t nparams;
+    real *bufs;          // running statistics
+    size_t nbufs;
+    Tensor *tensors;     // params first, in layer order, then their buffers interleaved
+    int ntensors;
+    real *ws;            // shared workspace (im2col etc.)
+    size_t ws_len;
+    int nmax;            // batch capacity of the activation buffers
+    int grads_on;        // activation gradient buffers allocated
+    int dropout;         // 1 (default): dropout active in training mode
+    int folded;          // batchnorm folded for inference: cannot train or save
+};
+
+// Parse architecture text. `file` names the source in messages. NULL on error, with the
+// reason ("file:line: ...") in err.
+Net *net_parse(const char *text, const char *file, char *err, size_t errlen);
+Net *net_parse_file(const char *path, char *err, size_t errlen);
+void net_free(Net *net);
+
+// Make room for batches of up to nmax samples; with_grads also allocates what training needs.
+// Returns 0, or -1 (out of memory, message in err).
+int net_reserve(Net *net, int nmax, int with_grads, char *err, size_t errlen);
+
+// PyTorch's default initialisation (uniform +-1/sqrt(fan_in)); batchnorm gamma 1, beta 0.
+void net_init(Net *net, Rng *rng);
+
+// Forward n <= nmax samples. train=1 uses batch statistics (and updates running ones) and
+// dropout drawn from rng. Returns the output, n x shape_size(out), owned by the net.
+const real *net_forward(Net *net, const real *x, int n, int train, Rng *rng);
+// Backward after a training forward of the same x: dy is dLoss/dOutput. Parameter gradients
+// accumulate into net->grads; dx (may be NULL) receives dLoss/dInput.
+void net_backward(Net *net, const real *x, const real *dy, real *dx, int n, Rng *rng);
+void net_zero_grad(Net *net);
+
+const Tensor *net_tensor(const Net *net, const char *name);
+real *net_tensor_data(Net *net, const Tensor *t);
+size_t net_count_params(const Net *net);   // trainable elements
+// Forward multiply-adds x2 per sample (FLOPs), for benchmarks.
+double net_flops(const Net *net);
+
+// Fold each batchnorm into the conv or linear layer before it (inference only).
+void net_fold_bn(Net *net);
+
+// Weights files: magic, version, architecture text, named typed tensors, checksum.
+int net_save(const Net *net, const char *path, char *err, size_t errlen);
+Net *net_load(const char *path, char *err, size_t errlen);
+
+// Softmax cross-entropy over k classes, PyTorch semantics: class weights cw (NULL: all 1),
+// label smoothing eps, mean over the batch (weighted mean when cw is given). Writes the
+// probabilities (may be NULL) and dLoss/dLogits (may be NULL). Returns the loss.
+double softmax_xent(const real *logits, const int *labels, int n, int k, const real *cw,
+                    real eps, real *probs, real *dlogits);
+void softmax(const real *logits, int n, int k, real *probs);

@@ -1,0 +1,280 @@
+// net.c: a network = the parsed layer chain + one flat array of parameters (and one of their
+// gradients, one of running statistics), with named views into them.
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layer.h"
+#include "tfile.h"
+
+static char *dupstr(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+Net *net_parse(const char *text, const char *file, char *err, size_t errlen) {
+    err[0] = 0;
+    Builder b = {.file = file, .err = err, .errlen = errlen};
+    Net *net = calloc(1, sizeof *net);
+    if (!net) {
+        snprintf(err, errlen, "%s: out of memory", file);
+        return NULL;
+    }
+    net->dropout = 1;
+    net->seq = arch_parse(&b, text, &net->in);
+    if (!net->seq) goto fail;
+    net->out = seq_out(net->seq);
+    net->arch = dupstr(text);
+    net->file = dupstr(file);
+    net->nparams = b.nparams;
+    net->nbufs = b.nbufs;
+    net->params = real_alloc(b.nparams);
+    net->grads = real_alloc(b.nparams);
+    net->bufs = real_alloc(b.nbufs);
+    net->tensors = calloc((size_t)b.nslots + 1, sizeof *net->tensors);
+    if (!net->arch || !net->file || !net->params || !net->grads || !net->bufs || !net->tensors) {
+        snprintf(err, errlen, "%s: out of memory", file);
+        goto fail;
+    }
+    memset(net->grads, 0, b.nparams * sizeof(real));
+    for (int i = 0; i < b.nslots; i++) {
+        Slot *s = &b.slots[i];
+        for (int j = 0; j < i; j++)
+            if (strcmp(net->tensors[j].name, s->t.name) == 0) {
+                snprintf(err, errlen, "%s: two tensors named %s", file, s->t.name);
+                goto fail;
+            }
+        net->tensors[i] = s->t;
+        *s->ptr = (s->t.is_buffer ? net->bufs : net->params) + s->t.off;
+        if (s->gptr) *s->gptr = net->grads + s->t.off;
+    }
+    net->ntensors = b.nslots;
+    free(b.slots);
+    Rng rng;
+    rng_seed(&rng, 0);
+    net_init(net, &rng);
+    return net;
+fail:
+    free(b.slots);
+    net_free(net);
+    return NULL;
+}
+
+Net *net_parse_file(const char *path, char *err, size_t errlen) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t len = 0, cap = 4096;
+    char *text = malloc(cap);
+    while (text) {
+        size_t got = fread(text + len, 1, cap - len - 1, fp);
+        len += got;
+        if (got == 0) break;
+        if (len + 1 == cap) {
+            if (cap > (1 << 20)) {   // architecture text is small; refuse anything huge
+                free(text);
+                fclose(fp);
+                snprintf(err, errlen, "%s: larger than 1 MiB, not an architecture", path);
+                return NULL;
+            }
+            char *t = realloc(text, cap *= 2);
+            if (!t) free(text);
+            text = t;
+        }
+    }
+    int bad = ferror(fp);
+    fclose(fp);
+    if (!text || bad) {
+        free(text);
+        snprintf(err, errlen, "%s: %s", path, bad ? "read error" : "out of memory");
+        return NULL;
+    }
+    text[len] = 0;
+    if (strlen(text) != len) {
+        free(text);
+        snprintf(err, errlen, "%s: holds a NUL byte, not an architecture text", path);
+        return NULL;
+    }
+    Net *net = net_parse(text, path, err, errlen);
+    free(text);
+    return net;
+}
+
+void net_free(Net *net) {
+    if (!net) return;
+    seq_free(net->seq);
+    free(net->arch);
+    free(net->file);
+    free(net->params);
+    free(net->grads);
+    free(net->bufs);
+    free(net->tensors);
+    free(net->ws);
+    free(net);
+}
+
+int net_reserve(Net *net, int nmax, int with_grads, char *err, size_t errlen) {
+    long ws = seq_reserve(net->seq, nmax, with_grads);
+    free(net->ws);
+    net->ws = NULL;
+    net->ws_len = 0;
+    if (ws >= 0) net->ws = real_alloc((size_t)ws);
+    if (ws < 0 || !net->ws) {
+        net->nmax = 0;
+        snprintf(err, errlen, "%s: out of memory for a batch of %d", net->file, nmax);
+        return -1;
+    }
+    net->ws_len = (size_t)ws;
+    net->nmax = nmax;
+    net->grads_on = with_grads;
+    return 0;
+}
+
+void net_init(Net *net, Rng *rng) { seq_init(net->seq, rng); }
+
+static Ctx make_ctx(Net *net, int train, Rng *rng) {
+    return (Ctx){train, train && net->dropout, rng, net->ws, net->ws_len};
+}
+
+const real *net_forward(Net *net, const real *x, int n, int train, Rng *rng) {
+    if (n > net->nmax || (train && !net->grads_on)) {
+        char err[EMO_ERRLEN];
+        if (net_reserve(net, n > net->nmax ? n : net->nmax, train || net->grads_on, err,
+                        sizeof err))
+            return NULL;
+    }
+    Ctx c = make_ctx(net, train, rng);
+    return seq_forward(net->seq, x, n, &c);
+}
+
+void net_backward(Net *net, const real *x, const real *dy, real *dx, int n, Rng *rng) {
+    Ctx c = make_ctx(net, 1, rng);
+    seq_backward(net->seq, x, dy, dx, n, &c);
+}
+
+void net_zero_grad(Net *net) { memset(net->grads, 0, net->nparams * sizeof(real)); }
+
+const Tensor *net_tensor(const Net *net, const char *name) {
+    for (int i = 0; i < net->ntensors; i++)
+        if (strcmp(net->tensors[i].name, name) == 0) return &net->tensors[i];
+    return NULL;
+}
+
+real *net_tensor_data(Net *net, const Tensor *t) {
+    return (t->is_buffer ? net->bufs : net->params) + t->off;
+}
+
+size_t net_count_params(const Net *net) { return net->nparams; }
+
+double net_flops(const Net *net) { return seq_flops(net->seq); }
+
+// Fold conv/linear + bn pairs of one chain (and of the chains inside its blocks).
+static int fold_seq(Seq *s) {
+    for (int i = 0; i < s->n; i++) {
+        Seq *m, *sc;
+        if (residual_seqs(s->L[i], &m, &sc) == 0) {
+            if (fold_seq(m) || fold_seq(sc)) return -1;
+            continue;
+        }
+        if (i + 1 >= s->n) continue;
+        Layer *l = s->L[i], *bn = s->L[i + 1];
+        real *scale = real_alloc((size_t)bn->in.c), *shift = real_alloc((size_t)bn->in.c);
+        int ok = scale && shift && bn_affine(bn, scale, shift) == 0 &&
+                 (conv_fold(l, scale, shift) == 0 || linear_fold(l, scale, shift) == 0);
+        free(scale);
+        free(shift);
+        if (!ok) continue;
+        layer_free(bn);
+        if (s->out) free(s->out[i + 1]);
+        if (s->grad) free(s->grad[i + 1]);
+        for (int j = i + 1; j + 1 < s->n; j++) {
+            s->L[j] = s->L[j + 1];
+            if (s->out) s->out[j] = s->out[j + 1];
+            if (s->grad) s->grad[j] = s->grad[j + 1];
+        }
+        s->n--;
+    }
+    return 0;
+}
+
+void net_fold_bn(Net *net) {
+    fold_seq(net->seq);
+    net->folded = 1;
+    if (net->nmax) {
+        char err[EMO_ERRLEN];
+        net_reserve(net, net->nmax, 0, err, sizeof err);
+    }
+}
+
+int net_save(const Net *net, const char *path, char *err, size_t errlen) {
+    if (net->folded) {
+        snprintf(err, errlen, "%s: a batchnorm-folded network cannot be saved", path);
+        return -1;
+    }
+    TOut *t = calloc((size_t)net->ntensors + 1, sizeof *t);
+    if (!t) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    for (int i = 0; i < net->ntensors; i++) {
+        const Tensor *s = &net->tensors[i];
+        t[i] = (TOut){s->name, s->ndim, s->dims,
+                      (s->is_buffer ? net->bufs : net->params) + s->off};
+    }
+    int rc = tfile_write(path, "WGHT", net->arch, strlen(net->arch), t, net->ntensors, err, errlen);
+    free(t);
+    return rc;
+}
+
+static void dims_str(char *buf, size_t len, int ndim, const int *dims) {
+    size_t pos = 0;
+    buf[0] = 0;
+    for (int d = 0; d < ndim && pos < len; d++)
+        pos += (size_t)snprintf(buf + pos, len - pos, d ? "x%d" : "%d", dims[d]);
+}
+
+Net *net_load(const char *path, char *err, size_t errlen) {
+    TFile f;
+    if (tfile_read(path, "WGHT", &f, err, errlen)) return NULL;
+    Net *net = net_parse(f.meta, path, err, errlen);
+    if (!net) {
+        tfile_free(&f);
+        return NULL;
+    }
+    if (f.n != net->ntensors) {
+        snprintf(err, errlen, "%s: holds %d tensors, its architecture has %d", path, f.n,
+                 net->ntensors);
+        goto fail;
+    }
+    for (int i = 0; i < f.n; i++) {
+        const TEntry *e = &f.t[i];
+        const Tensor *t = &net->tensors[i];
+        if (strcmp(e->name, t->name) != 0) {
+            snprintf(err, errlen, "%s: tensor %d is %s, the architecture expects %s", path, i,
+                     e->name, t->name);
+            goto fail;
+        }
+        int same = e->ndim == t->ndim;
+        for (int d = 0; same && d < t->ndim; d++) same = e->dims[d] == t->dims[d];
+        if (!same) {
+            char a[64], b[64];
+            dims_str(a, sizeof a, e->ndim, e->dims);
+            dims_str(b, sizeof b, t->ndim, t->dims);
+            snprintf(err, errlen, "%s: tensor %s has shape %s, the architecture expects %s",
+                     path, e->name, a, b);
+            goto fail;
+        }
+        tentry_get(e, net_tensor_data(net, t));
+    }
+    tfile_free(&f);
+    return net;
+fail:
+    tfile_free(&f);
+    net_free(net);
+    return NULL;
+}

@@ -1,0 +1,21 @@
+// testutil.h: the few helpers every test uses. A failed CHECK prints file:line and the
+// condition, counts the failure, and the test goes on; main returns test_result().
+#pragma once
+#include <stdio.h>
+
+extern int test_failures;
+
+#define CHECK(cond, ...)                                                   \
+    do {                                                                   \
+        if (!(cond)) {                                                     \
+            fprintf(stderr, "%s:%d: FAILED %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                  \
+            fprintf(stderr, "\n");                                         \
+            test_failures++;                                               \
+        }                                                                  \
+    } while (0)
+
+// Exit code for ctest: 0 pass, 1 fail.
+int test_result(const char *name);
+// A scratch folder for this test's files (created; removed by the caller if it wants).
+const char *test_tmpdir(void);
