@@ -16,30 +16,40 @@ typedef struct {
     real *mean, *invstd;                   // (C) statistics of the last forward; owned
 } BatchNorm;
 
+// Sum and sum of squared deviations of one channel over the batch: float inside each plane
+// (vectorised: an OpenMP simd reduction may reorder), double across planes.
+static double plane_sum(const real *x, int n, int C, int ch, size_t hw) {
+    double s = 0;
+    for (int i = 0; i < n; i++) {
+        const real *p = x + ((size_t)i * C + ch) * hw;
+        real acc = 0;
+#pragma omp simd reduction(+ : acc)
+        for (size_t j = 0; j < hw; j++) acc += p[j];
+        s += acc;
+    }
+    return s;
+}
+
 static void bn_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {
     BatchNorm *bn = (BatchNorm *)l;
-    int C = l->in.c;
+    int C = l->in.c, relu = l->relu;
     size_t hw = (size_t)l->in.h * l->in.w, m = (size_t)n * hw;
     int train = c->train;
 #pragma omp parallel for schedule(static) if (m * C > PAR_MIN)
     for (int ch = 0; ch < C; ch++) {
         real mean, invstd;
         if (train) {
-            double s = 0, ss = 0;
+            double mu = plane_sum(x, n, C, ch, hw) / (double)m, ss = 0;
+            real muf = (real)mu;
             for (int i = 0; i < n; i++) {
                 const real *p = x + ((size_t)i * C + ch) * hw;
-                for (size_t j = 0; j < hw; j++) s += p[j];
-            }
-            double mu = s / (double)m;
-            for (int i = 0; i < n; i++) {
-                const real *p = x + ((size_t)i * C + ch) * hw;
-                for (size_t j = 0; j < hw; j++) {
-                    double d = p[j] - mu;
-                    ss += d * d;
-                }
+                real acc = 0;
+#pragma omp simd reduction(+ : acc)
+                for (size_t j = 0; j < hw; j++) acc += (p[j] - muf) * (p[j] - muf);
+                ss += acc;
             }
             double var = ss / (double)m;
-            mean = (real)mu;
+            mean = muf;
             invstd = (real)(1.0 / sqrt(var + bn->eps));
             double unbiased = m > 1 ? ss / (double)(m - 1) : var;
             bn->rmean[ch] = (real)((1 - bn->momentum) * bn->rmean[ch] + bn->momentum * mu);
@@ -54,16 +64,21 @@ static void bn_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {
         for (int i = 0; i < n; i++) {
             const real *p = x + ((size_t)i * C + ch) * hw;
             real *q = y + ((size_t)i * C + ch) * hw;
-            for (size_t j = 0; j < hw; j++) q[j] = p[j] * sc + sh;
+            if (relu)
+                for (size_t j = 0; j < hw; j++) {
+                    real v = p[j] * sc + sh;
+                    q[j] = v > 0 ? v : 0;
+                }
+            else
+                for (size_t j = 0; j < hw; j++) q[j] = p[j] * sc + sh;
         }
     }
 }
 
 static void bn_backward(Layer *l, const real *x, const real *y, const real *dy, real *dx, int n,
                         Ctx *c) {
-    (void)y;
     BatchNorm *bn = (BatchNorm *)l;
-    int C = l->in.c;
+    int C = l->in.c, relu = l->relu;
     size_t hw = (size_t)l->in.h * l->in.w, m = (size_t)n * hw;
     int train = c->train;
 #pragma omp parallel for schedule(static) if (m * C > PAR_MIN)
@@ -71,22 +86,43 @@ static void bn_backward(Layer *l, const real *x, const real *y, const real *dy, 
         real mean = bn->mean[ch], invstd = bn->invstd[ch];
         double sdy = 0, sdyx = 0;
         for (int i = 0; i < n; i++) {
-            const real *p = x + ((size_t)i * C + ch) * hw, *g = dy + ((size_t)i * C + ch) * hw;
-            for (size_t j = 0; j < hw; j++) {
-                sdy += g[j];
-                sdyx += g[j] * (p[j] - mean) * invstd;
+            size_t o = ((size_t)i * C + ch) * hw;
+            const real *p = x + o, *g = dy + o, *q = y + o;
+            real a = 0, b = 0;
+            if (relu) {   // a fused ReLU passes gradient only where the output is positive
+#pragma omp simd reduction(+ : a, b)
+                for (size_t j = 0; j < hw; j++) {
+                    real gj = q[j] > 0 ? g[j] : 0;
+                    a += gj;
+                    b += gj * (p[j] - mean);
+                }
+            } else {
+#pragma omp simd reduction(+ : a, b)
+                for (size_t j = 0; j < hw; j++) {
+                    a += g[j];
+                    b += g[j] * (p[j] - mean);
+                }
             }
+            sdy += a;
+            sdyx += b;
         }
+        sdyx *= invstd;
         bn->dgamma[ch] += (real)sdyx;
         bn->dbeta[ch] += (real)sdy;
         if (!dx) continue;
         real k = bn->gamma[ch] * invstd;
-        // training: dx = k * (dy - mean(dy) - xhat * mean(dy * xhat)); eval: dx = k * dy
-        real a = train ? (real)(sdy / (double)m) : 0, b = train ? (real)(sdyx / (double)m) : 0;
+        // training: dx = k (dy - mean(dy) - xhat mean(dy xhat)); eval: dx = k dy
+        real a = train ? (real)(sdy / (double)m) : 0;
+        real b = train ? (real)(sdyx / (double)m) * invstd : 0;
         for (int i = 0; i < n; i++) {
-            const real *p = x + ((size_t)i * C + ch) * hw, *g = dy + ((size_t)i * C + ch) * hw;
-            real *q = dx + ((size_t)i * C + ch) * hw;
-            for (size_t j = 0; j < hw; j++) q[j] = k * (g[j] - a - (p[j] - mean) * invstd * b);
+            size_t o = ((size_t)i * C + ch) * hw;
+            const real *p = x + o, *g = dy + o, *q = y + o;
+            real *d = dx + o;
+            if (relu)
+                for (size_t j = 0; j < hw; j++)
+                    d[j] = k * ((q[j] > 0 ? g[j] : 0) - a - (p[j] - mean) * b);
+            else
+                for (size_t j = 0; j < hw; j++) d[j] = k * (g[j] - a - (p[j] - mean) * b);
         }
     }
 }
@@ -117,6 +153,7 @@ static const LayerOps BN_OPS = {
     .init = bn_init,
     .destroy = bn_destroy,
     .flops = bn_flops,
+    .fuse_relu = 1,
 };
 
 Layer *bn_parse(Builder *b, Args *a, Shape in, const char *name) {

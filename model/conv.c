@@ -5,6 +5,7 @@
 // The batch is lowered into col (K x n*oh*ow, K = in_c*k*k), so that each group is a single
 // large sgemm: Y' (out_c x n*oh*ow) = W (out_c x K) . col. Y' is then scattered to NCHW.
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,7 @@ typedef struct {
     real *w, *dw;   // (out_c, in_c/groups, k, k)
     real *b, *db;   // (out_c), NULL without bias
     real *fold_b;   // (out_c) bias made by folding a batchnorm; owned
+    int nmax, threads;   // batch capacity and thread count the workspace was sized for
 } Conv;
 
 void im2col_batch(const real *x, int n, int c, int h, int w, int k, int stride, int pad,
@@ -78,71 +80,143 @@ void col2im_batch(const real *col, int n, int c, int h, int w, int k, int stride
         }
 }
 
+// The batch is cut into chunks of images; each thread lowers one chunk at a time into its own
+// col buffer (small enough to stay in cache) and runs single-threaded GEMMs on it (OpenBLAS's
+// OpenMP build does not fork inside a parallel region). A chunk holds enough images that the
+// GEMM's N = images * oh * ow is at least CHUNK_N.
+enum { CHUNK_N = 256 };
+
+static int conv_chunk(const Layer *l, int n) {
+    int hw = l->out.h * l->out.w, c = (CHUNK_N + hw - 1) / hw;
+    return c < n ? c : n;
+}
+
+// Per-thread workspace: col (K x chunk*hw), a chunk-major output (oc x chunk*hw), and with
+// several threads, private weight and bias gradient accumulators.
+static size_t conv_ws_thread(const Layer *l, int chunk, int threads) {
+    const Conv *cv = (const Conv *)l;
+    size_t K = (size_t)l->in.c * cv->k * cv->k, nhw = (size_t)chunk * l->out.h * l->out.w;
+    size_t grads = threads > 1 ? (size_t)l->out.c * (K / cv->groups) + l->out.c : 0;
+    return K * nhw + (size_t)l->out.c * nhw + grads;
+}
+
+static int conv_threads(const Conv *cv, int nchunks) {
+    int t = omp_get_max_threads();
+    if (t > cv->threads) t = cv->threads;
+    return t < nchunks ? t : nchunks;
+}
+
 static void conv_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {
     Conv *cv = (Conv *)l;
     int ic = l->in.c, oc = l->out.c, g = cv->groups, k = cv->k;
-    size_t hwo = (size_t)l->out.h * l->out.w, nhw = (size_t)n * hwo;
-    int K = ic * k * k, Kg = K / g, ocg = oc / g;
-    real *col = c->ws, *yb = n == 1 ? y : c->ws + (size_t)K * nhw;
-    im2col_batch(x, n, ic, l->in.h, l->in.w, k, cv->stride, cv->pad, l->out.h, l->out.w, col);
-    for (int gi = 0; gi < g; gi++)
-        GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, ocg, (int)nhw, Kg, 1,
-             cv->w + (size_t)gi * ocg * Kg, Kg, col + (size_t)gi * Kg * nhw, (int)nhw, 0,
-             yb + (size_t)gi * ocg * nhw, (int)nhw);
-    const real *b = cv->b;
-#pragma omp parallel for collapse(2) schedule(static) if (nhw * oc > PAR_MIN)
-    for (int i = 0; i < n; i++)
-        for (int o = 0; o < oc; o++) {
-            const real *s = yb + (size_t)o * nhw + i * hwo;
-            real *d = y + ((size_t)i * oc + o) * hwo;
-            real bo = b ? b[o] : 0;
-            for (size_t p = 0; p < hwo; p++) d[p] = s[p] + bo;
+    size_t hw = (size_t)l->out.h * l->out.w, in_sz = (size_t)shape_size(l->in);
+    int K = ic * k * k, Kg = K / g, ocg = oc / g, chunk = conv_chunk(l, n);
+    int nchunks = (n + chunk - 1) / chunk, T = conv_threads(cv, nchunks);
+    size_t per = conv_ws_thread(l, conv_chunk(l, cv->nmax), cv->threads);
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        real *col = c->ws + per * (size_t)omp_get_thread_num();
+#pragma omp for schedule(static)
+        for (int ch = 0; ch < nchunks; ch++) {
+            int i0 = ch * chunk, m = n - i0 < chunk ? n - i0 : chunk;
+            size_t nhw = (size_t)m * hw;
+            real *yb = m == 1 ? y + (size_t)i0 * oc * hw : col + (size_t)K * nhw;
+            im2col_batch(x + i0 * in_sz, m, ic, l->in.h, l->in.w, k, cv->stride, cv->pad,
+                         l->out.h, l->out.w, col);
+            for (int gi = 0; gi < g; gi++)
+                GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, ocg, (int)nhw, Kg, 1,
+                     cv->w + (size_t)gi * ocg * Kg, Kg, col + (size_t)gi * Kg * nhw, (int)nhw,
+                     0, yb + (size_t)gi * ocg * nhw, (int)nhw);
+            if (m == 1 && !cv->b && !l->relu) continue;
+            for (int i = 0; i < m; i++)   // (oc, m, hw) -> (m, oc, hw), plus bias, ReLU
+                for (int o = 0; o < oc; o++) {
+                    real *d = y + ((size_t)(i0 + i) * oc + o) * hw;
+                    const real *s = m == 1 ? d : yb + (size_t)o * nhw + i * hw;
+                    real bo = cv->b ? cv->b[o] : 0;
+                    if (l->relu)
+                        for (size_t p = 0; p < hw; p++) d[p] = s[p] + bo > 0 ? s[p] + bo : 0;
+                    else
+                        for (size_t p = 0; p < hw; p++) d[p] = s[p] + bo;
+                }
         }
+    }
 }
 
 static void conv_backward(Layer *l, const real *x, const real *y, const real *dy, real *dx,
                           int n, Ctx *c) {
-    (void)y;
     Conv *cv = (Conv *)l;
     int ic = l->in.c, oc = l->out.c, g = cv->groups, k = cv->k;
-    size_t hwo = (size_t)l->out.h * l->out.w, nhw = (size_t)n * hwo;
-    int K = ic * k * k, Kg = K / g, ocg = oc / g;
-    real *col = c->ws, *dyb = (real *)dy;
-    if (n > 1) {   // dy (n, oc, hw) -> dyb (oc, n*hw)
-        dyb = c->ws + (size_t)K * nhw;
-#pragma omp parallel for collapse(2) schedule(static) if (nhw * oc > PAR_MIN)
-        for (int o = 0; o < oc; o++)
-            for (int i = 0; i < n; i++)
-                memcpy(dyb + (size_t)o * nhw + i * hwo, dy + ((size_t)i * oc + o) * hwo,
-                       hwo * sizeof(real));
-    }
-    if (cv->db) {
-#pragma omp parallel for schedule(static) if (nhw * oc > PAR_MIN)
-        for (int o = 0; o < oc; o++) {
-            const real *s = dyb + (size_t)o * nhw;
-            real acc = 0;
-            for (size_t p = 0; p < nhw; p++) acc += s[p];
-            cv->db[o] += acc;
+    size_t hw = (size_t)l->out.h * l->out.w, in_sz = (size_t)shape_size(l->in);
+    int K = ic * k * k, Kg = K / g, ocg = oc / g, chunk = conv_chunk(l, n);
+    int nchunks = (n + chunk - 1) / chunk, T = conv_threads(cv, nchunks);
+    size_t per = conv_ws_thread(l, conv_chunk(l, cv->nmax), cv->threads);
+    size_t nw = (size_t)oc * Kg, gpos = (size_t)K * chunk * hw + (size_t)oc * chunk * hw;
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        real *col = c->ws + per * (size_t)omp_get_thread_num();
+        real *dyb = col + (size_t)K * chunk * hw;
+        real *dw = cv->dw, *db = cv->db;
+        if (T > 1) {   // private accumulators, summed below
+            dw = col + gpos;
+            db = dw + nw;
+            memset(dw, 0, (nw + oc) * sizeof(real));
+        }
+#pragma omp for schedule(static)
+        for (int ch = 0; ch < nchunks; ch++) {
+            int i0 = ch * chunk, m = n - i0 < chunk ? n - i0 : chunk;
+            size_t nhw = (size_t)m * hw;
+            const real *g_ = dy + (size_t)i0 * oc * hw, *yy = y + (size_t)i0 * oc * hw;
+            if (m > 1 || l->relu) {   // (m, oc, hw) -> (oc, m*hw), masked by a fused ReLU
+                for (int o = 0; o < oc; o++)
+                    for (int i = 0; i < m; i++) {
+                        real *d = dyb + (size_t)o * nhw + i * hw;
+                        const real *s = g_ + ((size_t)i * oc + o) * hw;
+                        const real *ys = yy + ((size_t)i * oc + o) * hw;
+                        if (l->relu)
+                            for (size_t p = 0; p < hw; p++) d[p] = ys[p] > 0 ? s[p] : 0;
+                        else
+                            memcpy(d, s, hw * sizeof(real));
+                    }
+                g_ = dyb;
+            }
+            if (db)
+                for (int o = 0; o < oc; o++) {
+                    const real *s = g_ + (size_t)o * nhw;
+                    real acc = 0;
+#pragma omp simd reduction(+ : acc)
+                    for (size_t p = 0; p < nhw; p++) acc += s[p];
+                    db[o] += acc;
+                }
+            im2col_batch(x + i0 * in_sz, m, ic, l->in.h, l->in.w, k, cv->stride, cv->pad,
+                         l->out.h, l->out.w, col);
+            for (int gi = 0; gi < g; gi++)
+                GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, ocg, Kg, (int)nhw, 1,
+                     g_ + (size_t)gi * ocg * nhw, (int)nhw, col + (size_t)gi * Kg * nhw,
+                     (int)nhw, 1, dw + (size_t)gi * ocg * Kg, Kg);
+            if (!dx) continue;
+            for (int gi = 0; gi < g; gi++)   // col is free now: reuse it for dcol
+                GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, Kg, (int)nhw, ocg, 1,
+                     cv->w + (size_t)gi * ocg * Kg, Kg, g_ + (size_t)gi * ocg * nhw, (int)nhw,
+                     0, col + (size_t)gi * Kg * nhw, (int)nhw);
+            col2im_batch(col, m, ic, l->in.h, l->in.w, k, cv->stride, cv->pad, l->out.h,
+                         l->out.w, dx + i0 * in_sz);
         }
     }
-    im2col_batch(x, n, ic, l->in.h, l->in.w, k, cv->stride, cv->pad, l->out.h, l->out.w, col);
-    for (int gi = 0; gi < g; gi++)
-        GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, ocg, Kg, (int)nhw, 1,
-             dyb + (size_t)gi * ocg * nhw, (int)nhw, col + (size_t)gi * Kg * nhw, (int)nhw, 1,
-             cv->dw + (size_t)gi * ocg * Kg, Kg);
-    if (!dx) return;
-    for (int gi = 0; gi < g; gi++)   // col is free now: reuse it for dcol
-        GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, Kg, (int)nhw, ocg, 1,
-             cv->w + (size_t)gi * ocg * Kg, Kg, dyb + (size_t)gi * ocg * nhw, (int)nhw, 0,
-             col + (size_t)gi * Kg * nhw, (int)nhw);
-    col2im_batch(col, n, ic, l->in.h, l->in.w, k, cv->stride, cv->pad, l->out.h, l->out.w, dx);
+    for (int t = 0; T > 1 && t < T; t++) {   // sum the threads' private gradients
+        const real *dw = c->ws + per * (size_t)t + gpos;
+        for (size_t i = 0; i < nw; i++) cv->dw[i] += dw[i];
+        if (cv->db)
+            for (int o = 0; o < oc; o++) cv->db[o] += dw[nw + o];
+    }
 }
 
 static long conv_reserve(Layer *l, int n, int with_grads) {
     (void)with_grads;
     Conv *cv = (Conv *)l;
-    size_t nhw = (size_t)n * l->out.h * l->out.w;
-    return (long)(((size_t)l->in.c * cv->k * cv->k + l->out.c) * nhw);
+    cv->nmax = n;
+    cv->threads = omp_get_max_threads();
+    if (cv->threads < 1) cv->threads = 1;
+    return (long)(conv_ws_thread(l, conv_chunk(l, n), cv->threads) * (size_t)cv->threads);
 }
 
 static void conv_init(Layer *l, Rng *rng) {
@@ -170,6 +244,7 @@ static const LayerOps CONV_OPS = {
     .init = conv_init,
     .destroy = conv_destroy,
     .flops = conv_flops,
+    .fuse_relu = 1,
 };
 
 Layer *conv_new(Builder *b, Shape in, const char *name, int out_c, int k, int stride, int pad,

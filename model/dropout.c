@@ -3,6 +3,7 @@
 //
 //   dropout p=0.5
 //   dropout2d p=0.1
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,9 +27,16 @@ static void dropout_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {
     }
     real keep = 1 / (1 - d->p);
     long units = d->channels ? (long)n * l->in.c : m, per = m / units;
-    for (long u = 0; u < units; u++) d->mask[u] = rng_uniform(c->rng) < d->p ? 0 : keep;
+    // four 16-bit uniforms per 64-bit draw: p is applied in steps of 1/65536
+    uint32_t drop = (uint32_t)(d->p * 65536.0 + 0.5);
+    for (long u = 0; u < units; u += 4) {
+        uint64_t r = rng_u64(c->rng);
+        for (long v = u; v < u + 4 && v < units; v++, r >>= 16)
+            d->mask[v] = (uint32_t)(r & 0xffff) < drop ? 0 : keep;
+    }
 #pragma omp parallel for schedule(static) if (m > PAR_MIN)
-    for (long i = 0; i < m; i++) y[i] = x[i] * d->mask[i / per];
+    for (long u = 0; u < units; u++)
+        for (long j = u * per; j < (u + 1) * per; j++) y[j] = x[j] * d->mask[u];
 }
 
 static void dropout_backward(Layer *l, const real *x, const real *y, const real *dy, real *dx,
@@ -43,9 +51,10 @@ static void dropout_backward(Layer *l, const real *x, const real *y, const real 
         memcpy(dx, dy, (size_t)m * sizeof(real));
         return;
     }
-    long per = d->channels ? (long)l->in.h * l->in.w : 1;
+    long per = d->channels ? (long)l->in.h * l->in.w : 1, units = m / per;
 #pragma omp parallel for schedule(static) if (m > PAR_MIN)
-    for (long i = 0; i < m; i++) dx[i] = dy[i] * d->mask[i / per];
+    for (long u = 0; u < units; u++)
+        for (long j = u * per; j < (u + 1) * per; j++) dx[j] = dy[j] * d->mask[u];
 }
 
 static long dropout_reserve(Layer *l, int n, int with_grads) {

@@ -38,12 +38,17 @@ typedef struct LayerOps {
     void (*init)(Layer *l, Rng *rng);   // optional
     void (*destroy)(Layer *l);          // optional: free kind-specific allocations
     double (*flops)(const Layer *l);    // optional: FLOPs per sample
+    int fuse_relu;   // 1: the layer can apply a following ReLU to its own output
 } LayerOps;
 
 struct Layer {
     const LayerOps *ops;
     Shape in, out;
     char name[80];   // tensor name prefix, e.g. "3.conv"
+    // A ReLU right after a layer that can fuse it is done by that layer: the producer gets
+    // relu=1 (it clamps its output, and masks dy by output > 0 in backward), and the ReLU
+    // layer gets alias=1 (the chain skips it and shares the producer's buffers).
+    int relu, alias;
 };
 
 // A chain of layers with one activation buffer (and one gradient buffer) per layer.
@@ -53,6 +58,7 @@ struct Seq {
     Shape in;
     real **out;   // out[i]: output of layer i, nmax x shape_size(L[i]->out)
     real **grad;  // grad[i]: dLoss/dout[i] (the last one is supplied by the caller)
+    // Alias layers (fused ReLUs) own no buffers: out[i] is out[i-1], and grad[i-1] is grad[i].
 };
 
 // Allocate a zeroed layer struct of `size` bytes (a kind's struct starts with a Layer), with

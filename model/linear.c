@@ -19,17 +19,23 @@ static void linear_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {
     Linear *li = (Linear *)l;
     int in = l->in.c, out = l->out.c;
     GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1, x, in, li->w, in, 0, y, out);
-    if (li->b)
+    if (li->b || l->relu)
         for (int i = 0; i < n; i++)
-            for (int o = 0; o < out; o++) y[(size_t)i * out + o] += li->b[o];
+            for (int o = 0; o < out; o++) {
+                real v = y[(size_t)i * out + o] + (li->b ? li->b[o] : 0);
+                y[(size_t)i * out + o] = l->relu && v < 0 ? 0 : v;
+            }
 }
 
 static void linear_backward(Layer *l, const real *x, const real *y, const real *dy, real *dx,
                             int n, Ctx *c) {
-    (void)y;
-    (void)c;
     Linear *li = (Linear *)l;
     int in = l->in.c, out = l->out.c;
+    if (l->relu) {   // mask dy by the fused ReLU, in the workspace
+        real *g = c->ws;
+        for (long i = 0; i < (long)n * out; i++) g[i] = y[i] > 0 ? dy[i] : 0;
+        dy = g;
+    }
     GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, n, 1, dy, out, x, in, 1, li->dw, in);
     if (li->db)
         for (int i = 0; i < n; i++)
@@ -37,6 +43,11 @@ static void linear_backward(Layer *l, const real *x, const real *y, const real *
     if (dx)
         GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, out, 1, dy, out, li->w, in, 0, dx,
              in);
+}
+
+static long linear_reserve(Layer *l, int n, int with_grads) {
+    (void)with_grads;
+    return l->relu ? (long)n * l->out.c : 0;
 }
 
 static void linear_init(Layer *l, Rng *rng) {
@@ -56,9 +67,11 @@ static const LayerOps LINEAR_OPS = {
     .kind = "linear",
     .forward = linear_forward,
     .backward = linear_backward,
+    .reserve = linear_reserve,
     .init = linear_init,
     .destroy = linear_destroy,
     .flops = linear_flops,
+    .fuse_relu = 1,
 };
 
 Layer *linear_new(Builder *b, Shape in, const char *name, int out, int bias) {

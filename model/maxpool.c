@@ -24,6 +24,22 @@ static void maxpool_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {
         const real *xp = x + (size_t)pl * H * W;
         real *yp = y + (size_t)pl * OH * OW;
         int32_t *ip = mp->idx + (size_t)pl * OH * OW;
+        if (k == 2 && s == 2 && mp->pad == 0) {   // the common case, without bounds checks
+            for (int oy = 0; oy < OH; oy++) {
+                const real *r0 = xp + (size_t)2 * oy * W, *r1 = r0 + W;
+                for (int ox = 0; ox < OW; ox++) {
+                    int j = 2 * ox, b = 2 * oy * W + j;
+                    real v = r0[j];
+                    int32_t bi = b;
+                    if (r0[j + 1] > v) v = r0[j + 1], bi = b + 1;
+                    if (r1[j] > v) v = r1[j], bi = b + W;
+                    if (r1[j + 1] > v) v = r1[j + 1], bi = b + W + 1;
+                    yp[oy * OW + ox] = v;
+                    ip[oy * OW + ox] = bi;
+                }
+            }
+            continue;
+        }
         for (int oy = 0; oy < OH; oy++)
             for (int ox = 0; ox < OW; ox++) {
                 real best = -FLT_MAX;

@@ -189,6 +189,7 @@ static int fold_seq(Seq *s) {
         free(scale);
         free(shift);
         if (!ok) continue;
+        l->relu = bn->relu;   // the folded layer takes over a ReLU fused into the bn
         layer_free(bn);
         if (s->out) free(s->out[i + 1]);
         if (s->grad) free(s->grad[i + 1]);

@@ -8,6 +8,7 @@ typedef struct {
     Layer base;
     Seq *main, *shortcut;
     real *tmp;   // (nmax, in): the shortcut's input gradient
+    real *g;     // (nmax, out): dy masked by a fused ReLU
 } Residual;
 
 static void residual_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {
@@ -15,14 +16,24 @@ static void residual_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {
     const real *m = seq_forward(r->main, x, n, c);
     const real *s = seq_forward(r->shortcut, x, n, c);
     long len = n * shape_size(l->out);
+    if (l->relu) {
 #pragma omp parallel for schedule(static) if (len > PAR_MIN)
-    for (long i = 0; i < len; i++) y[i] = m[i] + s[i];
+        for (long i = 0; i < len; i++) y[i] = m[i] + s[i] > 0 ? m[i] + s[i] : 0;
+    } else {
+#pragma omp parallel for schedule(static) if (len > PAR_MIN)
+        for (long i = 0; i < len; i++) y[i] = m[i] + s[i];
+    }
 }
 
 static void residual_backward(Layer *l, const real *x, const real *y, const real *dy, real *dx,
                               int n, Ctx *c) {
-    (void)y;
     Residual *r = (Residual *)l;
+    if (l->relu) {   // mask dy by the fused ReLU
+        long len = n * shape_size(l->out);
+#pragma omp parallel for schedule(static) if (len > PAR_MIN)
+        for (long i = 0; i < len; i++) r->g[i] = y[i] > 0 ? dy[i] : 0;
+        dy = r->g;
+    }
     seq_backward(r->main, x, dy, dx, n, c);
     const real *ds = dy;
     if (r->shortcut->n) {
@@ -40,8 +51,11 @@ static long residual_reserve(Layer *l, int n, int with_grads) {
     long a = seq_reserve(r->main, n, with_grads), b = seq_reserve(r->shortcut, n, with_grads);
     if (a < 0 || b < 0) return -1;
     free(r->tmp);
-    r->tmp = NULL;
+    free(r->g);
+    r->tmp = r->g = NULL;
     if (with_grads && r->shortcut->n && !(r->tmp = real_alloc((size_t)n * shape_size(l->in))))
+        return -1;
+    if (with_grads && l->relu && !(r->g = real_alloc((size_t)n * shape_size(l->out))))
         return -1;
     return a > b ? a : b;
 }
@@ -57,6 +71,7 @@ static void residual_destroy(Layer *l) {
     seq_free(r->main);
     seq_free(r->shortcut);
     free(r->tmp);
+    free(r->g);
 }
 
 static double residual_flops(const Layer *l) {
@@ -72,6 +87,7 @@ static const LayerOps RESIDUAL_OPS = {
     .init = residual_init,
     .destroy = residual_destroy,
     .flops = residual_flops,
+    .fuse_relu = 1,
 };
 
 Layer *residual_new(Builder *b, Seq *main, Seq *shortcut, const char *name) {

@@ -27,8 +27,8 @@ Seq *seq_new(Shape in) {
 
 static void seq_free_buffers(Seq *s) {
     for (int i = 0; i < s->n; i++) {
-        if (s->out) free(s->out[i]);
-        if (s->grad) free(s->grad[i]);
+        if (s->out && !s->L[i]->alias) free(s->out[i]);
+        if (s->grad) free(s->grad[i]);   // NULL before an alias layer
     }
     free(s->out);
     free(s->grad);
@@ -44,6 +44,11 @@ void seq_free(Seq *s) {
 }
 
 int seq_push(Seq *s, Layer *l) {
+    Layer *prev = s->n ? s->L[s->n - 1] : NULL;
+    if (strcmp(l->ops->kind, "relu") == 0 && prev && prev->ops->fuse_relu && !prev->relu) {
+        prev->relu = 1;
+        l->alias = 1;
+    }
     if (s->n == s->cap) {
         int cap = s->cap ? 2 * s->cap : 8;
         Layer **L = realloc(s->L, (size_t)cap * sizeof *L);
@@ -67,9 +72,14 @@ long seq_reserve(Seq *s, int nmax, int with_grads) {
     for (int i = 0; i < s->n; i++) {
         Layer *l = s->L[i];
         size_t sz = (size_t)nmax * (size_t)shape_size(l->out);
-        s->out[i] = real_alloc(sz);
-        if (!s->out[i]) return -1;
-        if (with_grads && i + 1 < s->n && !(s->grad[i] = real_alloc(sz))) return -1;
+        if (l->alias)
+            s->out[i] = s->out[i - 1];
+        else if (!(s->out[i] = real_alloc(sz)))
+            return -1;
+        int next_alias = i + 1 < s->n && s->L[i + 1]->alias;
+        if (with_grads && i + 1 < s->n && !next_alias && !(s->grad[i] = real_alloc(sz)))
+            return -1;
+        if (l->alias) continue;
         long need = l->ops->reserve ? l->ops->reserve(l, nmax, with_grads) : 0;
         if (need < 0) return -1;
         if (need > ws) ws = need;
@@ -80,18 +90,24 @@ long seq_reserve(Seq *s, int nmax, int with_grads) {
 const real *seq_forward(Seq *s, const real *x, int n, Ctx *c) {
     const real *in = x;
     for (int i = 0; i < s->n; i++) {
-        s->L[i]->ops->forward(s->L[i], in, s->out[i], n, c);
+        if (!s->L[i]->alias) s->L[i]->ops->forward(s->L[i], in, s->out[i], n, c);
         in = s->out[i];
     }
     return in;
 }
 
+// dLoss/dout[i]: the caller's dy past the last layer, skipping alias layers.
+static real *grad_at(Seq *s, int i, const real *dy) {
+    while (i + 1 < s->n && s->L[i + 1]->alias) i++;
+    return i == s->n - 1 ? (real *)dy : s->grad[i];
+}
+
 void seq_backward(Seq *s, const real *x, const real *dy, real *dx, int n, Ctx *c) {
     for (int i = s->n - 1; i >= 0; i--) {
+        if (s->L[i]->alias) continue;
         const real *xi = i ? s->out[i - 1] : x;
-        const real *dyi = i == s->n - 1 ? dy : s->grad[i];
-        real *dxi = i ? s->grad[i - 1] : dx;
-        s->L[i]->ops->backward(s->L[i], xi, s->out[i], dyi, dxi, n, c);
+        real *dxi = i ? grad_at(s, i - 1, dy) : dx;
+        s->L[i]->ops->backward(s->L[i], xi, s->out[i], grad_at(s, i, dy), dxi, n, c);
     }
 }
 
