@@ -1,7 +1,7 @@
 // arch.c: the architecture text format, parsed strictly.
 //
 //   # comment
-//   input c=1 h=48 w=48
+//   input c=1 h=48 w=48 [mean=0] [std=255]   <- pixels p (0..255) enter as (p - mean) / std
 //   conv out=32 k=3 pad=1
 //   bn
 //   relu
@@ -242,10 +242,15 @@ Seq *arch_parse(Builder *b, const char *text, Shape *in_out) {
                 goto fail;
             }
             Shape s;
+            real mean, std;
             if (args_int(b, &a, "c", 0, 1, 1, 4096, &s.c) ||
                 args_int(b, &a, "h", 0, 1, 1, 4096, &s.h) ||
-                args_int(b, &a, "w", 0, 1, 1, 4096, &s.w) || check_unused(b, &a, kind))
+                args_int(b, &a, "w", 0, 1, 1, 4096, &s.w) ||
+                args_real(b, &a, "mean", 0, -1e6, 1e6, &mean) ||
+                args_real(b, &a, "std", 255, 1e-6, 1e6, &std) || check_unused(b, &a, kind))
                 goto fail;
+            b->in_mean = mean;
+            b->in_std = std;
             top = seq_new(s);
             if (!top) {
                 builder_fail(b, "out of memory");

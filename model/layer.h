@@ -91,6 +91,7 @@ struct Builder {
     Slot *slots;
     int nslots, cap;
     size_t nparams, nbufs;
+    real in_mean, in_std;   // input normalisation from the 'input' line
 };
 
 // Register a tensor of layer l, e.g. builder_param(b, l, "w", 4, dims, &c->w, &c->dw, 1).

@@ -51,6 +51,7 @@ struct Net {
     char *file;          // where the text came from (for messages)
     Seq *seq;            // the top-level layer sequence
     Shape in, out;
+    real in_mean, in_std;  // pixels p (0..255) enter the network as (p - in_mean) / in_std
     real *params, *grads;  // one allocation each; layers hold views into them
     size_t nparams;
     real *bufs;          // running statistics
@@ -98,6 +99,10 @@ void net_fold_bn(Net *net);
 // Weights files: magic, version, architecture text, named typed tensors, checksum.
 int net_save(const Net *net, const char *path, char *err, size_t errlen);
 Net *net_load(const char *path, char *err, size_t errlen);
+
+// The one preprocessing function, shared by training and the live recognizer: n face crops
+// of net->in size, 8-bit grayscale (row-major, tightly packed), to the network's input.
+void net_preprocess(const Net *net, const uint8_t *pixels, int n, real *x);
 
 // Softmax cross-entropy over k classes, PyTorch semantics: class weights cw (NULL: all 1),
 // label smoothing eps, mean over the batch (weighted mean when cw is given). Writes the

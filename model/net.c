@@ -27,6 +27,8 @@ Net *net_parse(const char *text, const char *file, char *err, size_t errlen) {
     net->seq = arch_parse(&b, text, &net->in);
     if (!net->seq) goto fail;
     net->out = seq_out(net->seq);
+    net->in_mean = b.in_mean;
+    net->in_std = b.in_std;
     net->arch = dupstr(text);
     net->file = dupstr(file);
     net->nparams = b.nparams;
@@ -136,6 +138,12 @@ int net_reserve(Net *net, int nmax, int with_grads, char *err, size_t errlen) {
 }
 
 void net_init(Net *net, Rng *rng) { seq_init(net->seq, rng); }
+
+void net_preprocess(const Net *net, const uint8_t *pixels, int n, real *x) {
+    long len = n * shape_size(net->in);
+    real mean = net->in_mean, inv = 1 / net->in_std;
+    for (long i = 0; i < len; i++) x[i] = ((real)pixels[i] - mean) * inv;
+}
 
 static Ctx make_ctx(Net *net, int train, Rng *rng) {
     return (Ctx){train, train && net->dropout, rng, net->ws, net->ws_len};

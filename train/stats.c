@@ -1,0 +1,10 @@
+// stats.c: emocam-train stats (in progress).
+#include <stdio.h>
+
+#include "commands.h"
+
+int stats_main(int argc, char **argv) {
+    (void)argc;
+    fprintf(stderr, "emocam-train %s: not built yet\n", argv[0]);
+    return 1;
+}
