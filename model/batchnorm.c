@@ -16,20 +16,8 @@ typedef struct {
     real *mean, *invstd;                   // (C) statistics of the last forward; owned
 } BatchNorm;
 
-// Sum and sum of squared deviations of one channel over the batch: float inside each plane
-// (vectorised: an OpenMP simd reduction may reorder), double across planes.
-static double plane_sum(const real *x, int n, int C, int ch, size_t hw) {
-    double s = 0;
-    for (int i = 0; i < n; i++) {
-        const real *p = x + ((size_t)i * C + ch) * hw;
-        real acc = 0;
-#pragma omp simd reduction(+ : acc)
-        for (size_t j = 0; j < hw; j++) acc += p[j];
-        s += acc;
-    }
-    return s;
-}
-
+// Statistics are summed in float inside each plane (vectorised: an OpenMP simd reduction
+// may reorder) and in double across planes.
 static void bn_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {
     BatchNorm *bn = (BatchNorm *)l;
     int C = l->in.c, relu = l->relu;
@@ -39,15 +27,26 @@ static void bn_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {
     for (int ch = 0; ch < C; ch++) {
         real mean, invstd;
         if (train) {
-            double mu = plane_sum(x, n, C, ch, hw) / (double)m, ss = 0;
-            real muf = (real)mu;
+            // one pass: per-plane sums around a shift (the first value), which keeps
+            // E[x^2] - E[x]^2 from cancelling when the mean is large against the spread
+            real shift = x[(size_t)ch * hw];
+            double s1 = 0, s2 = 0;
             for (int i = 0; i < n; i++) {
                 const real *p = x + ((size_t)i * C + ch) * hw;
-                real acc = 0;
-#pragma omp simd reduction(+ : acc)
-                for (size_t j = 0; j < hw; j++) acc += (p[j] - muf) * (p[j] - muf);
-                ss += acc;
+                real a = 0, b = 0;
+#pragma omp simd reduction(+ : a, b)
+                for (size_t j = 0; j < hw; j++) {
+                    real d = p[j] - shift;
+                    a += d;
+                    b += d * d;
+                }
+                s1 += a;
+                s2 += b;
             }
+            double md = s1 / (double)m, mu = shift + md;
+            double ss = s2 - s1 * md;   // sum of squared deviations from the mean
+            if (ss < 0) ss = 0;
+            real muf = (real)mu;
             double var = ss / (double)m;
             mean = muf;
             invstd = (real)(1.0 / sqrt(var + bn->eps));
@@ -77,6 +76,7 @@ static void bn_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {
 
 static void bn_backward(Layer *l, const real *x, const real *y, const real *dy, real *dx, int n,
                         Ctx *c) {
+    (void)y;
     BatchNorm *bn = (BatchNorm *)l;
     int C = l->in.c, relu = l->relu;
     size_t hw = (size_t)l->in.h * l->in.w, m = (size_t)n * hw;
@@ -84,15 +84,18 @@ static void bn_backward(Layer *l, const real *x, const real *y, const real *dy, 
 #pragma omp parallel for schedule(static) if (m * C > PAR_MIN)
     for (int ch = 0; ch < C; ch++) {
         real mean = bn->mean[ch], invstd = bn->invstd[ch];
+        // a fused ReLU passes gradient only where the output x*sc + sh is positive; that is
+        // recomputed from x, the same expression as forward, to save reading y
+        real sc = invstd * bn->gamma[ch], sh = bn->beta[ch] - mean * sc;
         double sdy = 0, sdyx = 0;
         for (int i = 0; i < n; i++) {
             size_t o = ((size_t)i * C + ch) * hw;
-            const real *p = x + o, *g = dy + o, *q = y + o;
+            const real *p = x + o, *g = dy + o;
             real a = 0, b = 0;
-            if (relu) {   // a fused ReLU passes gradient only where the output is positive
+            if (relu) {
 #pragma omp simd reduction(+ : a, b)
                 for (size_t j = 0; j < hw; j++) {
-                    real gj = q[j] > 0 ? g[j] : 0;
+                    real gj = p[j] * sc + sh > 0 ? g[j] : 0;
                     a += gj;
                     b += gj * (p[j] - mean);
                 }
@@ -116,11 +119,11 @@ static void bn_backward(Layer *l, const real *x, const real *y, const real *dy, 
         real b = train ? (real)(sdyx / (double)m) * invstd : 0;
         for (int i = 0; i < n; i++) {
             size_t o = ((size_t)i * C + ch) * hw;
-            const real *p = x + o, *g = dy + o, *q = y + o;
+            const real *p = x + o, *g = dy + o;
             real *d = dx + o;
             if (relu)
                 for (size_t j = 0; j < hw; j++)
-                    d[j] = k * ((q[j] > 0 ? g[j] : 0) - a - (p[j] - mean) * b);
+                    d[j] = k * ((p[j] * sc + sh > 0 ? g[j] : 0) - a - (p[j] - mean) * b);
             else
                 for (size_t j = 0; j < hw; j++) d[j] = k * (g[j] - a - (p[j] - mean) * b);
         }

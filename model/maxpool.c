@@ -11,7 +11,9 @@
 typedef struct {
     Layer base;
     int k, stride, pad;
+    int fast;       // k=2, stride=2, pad=0: the winner is stored as a code 0..3 instead
     int32_t *idx;   // (nmax, C, OH, OW): index of the winner inside its input plane
+    uint8_t *code;  // (nmax, C, OH, OW): fast path, winner's position in its 2x2 window
 } MaxPool;
 
 static void maxpool_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {
@@ -23,23 +25,23 @@ static void maxpool_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {
     for (int pl = 0; pl < planes; pl++) {
         const real *xp = x + (size_t)pl * H * W;
         real *yp = y + (size_t)pl * OH * OW;
-        int32_t *ip = mp->idx + (size_t)pl * OH * OW;
-        if (k == 2 && s == 2 && mp->pad == 0) {   // the common case, without bounds checks
+        if (mp->fast) {   // 2x2, stride 2: no bounds checks; the winner as a code 0..3
             for (int oy = 0; oy < OH; oy++) {
                 const real *r0 = xp + (size_t)2 * oy * W, *r1 = r0 + W;
-                for (int ox = 0; ox < OW; ox++) {
-                    int j = 2 * ox, b = 2 * oy * W + j;
-                    real v = r0[j];
-                    int32_t bi = b;
-                    if (r0[j + 1] > v) v = r0[j + 1], bi = b + 1;
-                    if (r1[j] > v) v = r1[j], bi = b + W;
-                    if (r1[j + 1] > v) v = r1[j + 1], bi = b + W + 1;
-                    yp[oy * OW + ox] = v;
-                    ip[oy * OW + ox] = bi;
+                real *q = yp + (size_t)oy * OW;
+                uint8_t *code = mp->code + (size_t)pl * OH * OW + (size_t)oy * OW;
+                for (int ox = 0; ox < OW; ox++) {   // the first maximum in window order wins
+                    real a0 = r0[2 * ox], a1 = r0[2 * ox + 1], b0 = r1[2 * ox], b1 = r1[2 * ox + 1];
+                    int ca = a1 > a0, cb = b1 > b0;
+                    real a = ca ? a1 : a0, b = cb ? b1 : b0;
+                    int cr = b > a;
+                    q[ox] = cr ? b : a;
+                    code[ox] = (uint8_t)(ca + cr * (2 + cb - ca));   // arithmetic, not a branch
                 }
             }
             continue;
         }
+        int32_t *ip = mp->idx + (size_t)pl * OH * OW;
         for (int oy = 0; oy < OH; oy++)
             for (int ox = 0; ox < OW; ox++) {
                 real best = -FLT_MAX;
@@ -63,6 +65,8 @@ static void maxpool_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {
     }
 }
 
+static const real SEL[4][4] = {{1, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 1, 0}, {0, 0, 0, 1}};
+
 static void maxpool_backward(Layer *l, const real *x, const real *y, const real *dy, real *dx,
                              int n, Ctx *c) {
     (void)x;
@@ -72,6 +76,29 @@ static void maxpool_backward(Layer *l, const real *x, const real *y, const real 
     MaxPool *mp = (MaxPool *)l;
     size_t hw = (size_t)l->in.h * l->in.w, ohw = (size_t)l->out.h * l->out.w;
     int planes = n * l->in.c;
+    if (mp->fast) {
+        int H = l->in.h, W = l->in.w, OH = l->out.h, OW = l->out.w;
+#pragma omp parallel for schedule(static) if (planes * hw > PAR_MIN)
+        for (int pl = 0; pl < planes; pl++) {
+            const real *g = dy + pl * ohw;
+            real *d = dx + pl * hw;
+            if ((H | W) & 1) memset(d, 0, hw * sizeof(real));   // a row or column no window sees
+            for (int oy = 0; oy < OH; oy++) {
+                real *d0 = d + (size_t)2 * oy * W, *d1 = d0 + W;
+                const real *gg = g + (size_t)oy * OW;
+                const uint8_t *code = mp->code + (size_t)pl * ohw + (size_t)oy * OW;
+                for (int ox = 0; ox < OW; ox++) {
+                    real gv = gg[ox];
+                    int cd = code[ox];
+                    d0[2 * ox] = SEL[cd][0] * gv;   // table lookups, not branches
+                    d0[2 * ox + 1] = SEL[cd][1] * gv;
+                    d1[2 * ox] = SEL[cd][2] * gv;
+                    d1[2 * ox + 1] = SEL[cd][3] * gv;
+                }
+            }
+        }
+        return;
+    }
 #pragma omp parallel for schedule(static) if (planes * hw > PAR_MIN)
     for (int pl = 0; pl < planes; pl++) {
         real *d = dx + pl * hw;
@@ -86,11 +113,18 @@ static long maxpool_reserve(Layer *l, int n, int with_grads) {
     (void)with_grads;
     MaxPool *mp = (MaxPool *)l;
     free(mp->idx);
+    free(mp->code);
+    mp->idx = NULL;
+    mp->code = NULL;
+    if (mp->fast) return (mp->code = malloc((size_t)n * shape_size(l->out))) ? 0 : -1;
     mp->idx = malloc((size_t)n * shape_size(l->out) * sizeof *mp->idx);
     return mp->idx ? 0 : -1;
 }
 
-static void maxpool_destroy(Layer *l) { free(((MaxPool *)l)->idx); }
+static void maxpool_destroy(Layer *l) {
+    free(((MaxPool *)l)->idx);
+    free(((MaxPool *)l)->code);
+}
 
 static const LayerOps MAXPOOL_OPS = {
     .kind = "maxpool",
@@ -113,6 +147,7 @@ Layer *maxpool_parse(Builder *b, Args *a, Shape in, const char *name) {
     mp->k = k;
     mp->stride = stride;
     mp->pad = pad;
+    mp->fast = k == 2 && stride == 2 && pad == 0;
     mp->base.out = (Shape){in.c, (in.h + 2 * pad - k) / stride + 1, (in.w + 2 * pad - k) / stride + 1};
     return &mp->base;
 }
