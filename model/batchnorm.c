@@ -18,11 +18,75 @@ typedef struct {
 
 // Statistics are summed in float inside each plane (vectorised: an OpenMP simd reduction
 // may reorder) and in double across planes.
+// Vectors (N, C): loop over samples outside, channels inside, so that the inner loops run
+// along contiguous memory.
+static void bn1d_forward(BatchNorm *bn, const real *x, real *y, int n, int train) {
+    int C = bn->base.in.c;
+    real *mu = bn->mean, *is = bn->invstd;
+    if (train) {
+        for (int ch = 0; ch < C; ch++) mu[ch] = is[ch] = 0;
+        for (int i = 0; i < n; i++)
+            for (int ch = 0; ch < C; ch++) mu[ch] += x[(size_t)i * C + ch];
+        for (int ch = 0; ch < C; ch++) mu[ch] /= (real)n;
+        for (int i = 0; i < n; i++)
+            for (int ch = 0; ch < C; ch++) {
+                real d = x[(size_t)i * C + ch] - mu[ch];
+                is[ch] += d * d;   // the sum of squares, for now
+            }
+        for (int ch = 0; ch < C; ch++) {
+            double ss = is[ch], var = ss / n, unbiased = n > 1 ? ss / (n - 1) : var;
+            bn->rmean[ch] = (real)((1 - bn->momentum) * bn->rmean[ch] + bn->momentum * mu[ch]);
+            bn->rvar[ch] = (real)((1 - bn->momentum) * bn->rvar[ch] + bn->momentum * unbiased);
+            is[ch] = (real)(1.0 / sqrt(var + bn->eps));
+        }
+    } else {
+        for (int ch = 0; ch < C; ch++) {
+            mu[ch] = bn->rmean[ch];
+            is[ch] = (real)(1.0 / sqrt((double)bn->rvar[ch] + bn->eps));
+        }
+    }
+    for (int i = 0; i < n; i++)
+        for (int ch = 0; ch < C; ch++) {
+            real v = (x[(size_t)i * C + ch] - mu[ch]) * is[ch] * bn->gamma[ch] + bn->beta[ch];
+            y[(size_t)i * C + ch] = bn->base.relu && v < 0 ? 0 : v;
+        }
+}
+
+static void bn1d_backward(BatchNorm *bn, const real *x, const real *y, const real *dy, real *dx,
+                          int n, int train, real *ws) {
+    int C = bn->base.in.c, relu = bn->base.relu;
+    real *sdy = ws, *sdyx = ws + C;   // (C) each
+    for (int ch = 0; ch < C; ch++) sdy[ch] = sdyx[ch] = 0;
+    for (int i = 0; i < n; i++)
+        for (int ch = 0; ch < C; ch++) {
+            size_t o = (size_t)i * C + ch;
+            real g = relu && y[o] <= 0 ? 0 : dy[o];
+            sdy[ch] += g;
+            sdyx[ch] += g * (x[o] - bn->mean[ch]) * bn->invstd[ch];
+        }
+    for (int ch = 0; ch < C; ch++) {
+        bn->dgamma[ch] += sdyx[ch];
+        bn->dbeta[ch] += sdy[ch];
+    }
+    if (!dx) return;
+    for (int i = 0; i < n; i++)
+        for (int ch = 0; ch < C; ch++) {
+            size_t o = (size_t)i * C + ch;
+            real g = relu && y[o] <= 0 ? 0 : dy[o], k = bn->gamma[ch] * bn->invstd[ch];
+            real xh = (x[o] - bn->mean[ch]) * bn->invstd[ch];
+            dx[o] = train ? k * (g - sdy[ch] / n - xh * sdyx[ch] / n) : k * g;
+        }
+}
+
 static void bn_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {
     BatchNorm *bn = (BatchNorm *)l;
     int C = l->in.c, relu = l->relu;
     size_t hw = (size_t)l->in.h * l->in.w, m = (size_t)n * hw;
     int train = c->train;
+    if (hw == 1) {
+        bn1d_forward(bn, x, y, n, train);
+        return;
+    }
 #pragma omp parallel for schedule(static) if (m * C > PAR_MIN)
     for (int ch = 0; ch < C; ch++) {
         real mean, invstd;
@@ -76,11 +140,14 @@ static void bn_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {
 
 static void bn_backward(Layer *l, const real *x, const real *y, const real *dy, real *dx, int n,
                         Ctx *c) {
-    (void)y;
     BatchNorm *bn = (BatchNorm *)l;
     int C = l->in.c, relu = l->relu;
     size_t hw = (size_t)l->in.h * l->in.w, m = (size_t)n * hw;
     int train = c->train;
+    if (hw == 1) {
+        bn1d_backward(bn, x, y, dy, dx, n, train, c->ws);
+        return;
+    }
 #pragma omp parallel for schedule(static) if (m * C > PAR_MIN)
     for (int ch = 0; ch < C; ch++) {
         real mean = bn->mean[ch], invstd = bn->invstd[ch];
@@ -130,6 +197,12 @@ static void bn_backward(Layer *l, const real *x, const real *y, const real *dy, 
     }
 }
 
+static long bn_reserve(Layer *l, int n, int with_grads) {
+    (void)n;
+    (void)with_grads;
+    return l->in.h * l->in.w == 1 ? 2L * l->in.c : 0;
+}
+
 static void bn_init(Layer *l, Rng *rng) {
     (void)rng;
     BatchNorm *bn = (BatchNorm *)l;
@@ -153,6 +226,7 @@ static const LayerOps BN_OPS = {
     .kind = "bn",
     .forward = bn_forward,
     .backward = bn_backward,
+    .reserve = bn_reserve,
     .init = bn_init,
     .destroy = bn_destroy,
     .flops = bn_flops,

@@ -61,6 +61,7 @@ struct Net {
     real *ws;            // shared workspace (im2col etc.)
     size_t ws_len;
     int nmax;            // batch capacity of the activation buffers
+    int threads;         // OpenMP threads the workspace was sized for
     int grads_on;        // activation gradient buffers allocated
     int dropout;         // 1 (default): dropout active in training mode
     int folded;          // batchnorm folded for inference: cannot train or save

@@ -1,6 +1,7 @@
 // net.c: a network = the parsed layer chain + one flat array of parameters (and one of their
 // gradients, one of running statistics), with named views into them.
 #include <errno.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +134,7 @@ int net_reserve(Net *net, int nmax, int with_grads, char *err, size_t errlen) {
     }
     net->ws_len = (size_t)ws;
     net->nmax = nmax;
+    net->threads = omp_get_max_threads();
     net->grads_on = with_grads;
     return 0;
 }
@@ -150,7 +152,8 @@ static Ctx make_ctx(Net *net, int train, Rng *rng) {
 }
 
 const real *net_forward(Net *net, const real *x, int n, int train, Rng *rng) {
-    if (n > net->nmax || (train && !net->grads_on)) {
+    // workspaces are sized per thread: re-reserve when the thread count has changed
+    if (n > net->nmax || (train && !net->grads_on) || omp_get_max_threads() != net->threads) {
         char err[EMO_ERRLEN];
         if (net_reserve(net, n > net->nmax ? n : net->nmax, train || net->grads_on, err,
                         sizeof err))
