@@ -152,5 +152,3 @@ void im2col_batch(const real *x, int n, int c, int h, int w, int k, int stride, 
 void col2im_batch(const real *col, int n, int c, int h, int w, int k, int stride, int pad,
                   int oh, int ow, real *dx);
 
-// malloc that reports failure by returning NULL; sizes in elements of real.
-real *real_alloc(size_t n);

@@ -33,6 +33,8 @@ float rng_uniform(Rng *r);          // [0, 1)
 float rng_normal(Rng *r);           // N(0, 1)
 int rng_int(Rng *r, int n);         // [0, n)
 
+real *real_alloc(size_t n);   // malloc of n reals; NULL on failure
+
 // ---- the network
 typedef struct Net Net;
 typedef struct Seq Seq;

@@ -77,14 +77,14 @@ Net *net_parse_file(const char *path, char *err, size_t errlen) {
     while (text) {
         size_t got = fread(text + len, 1, cap - len - 1, fp);
         len += got;
+        if (len > (1 << 20)) {   // architecture text is small; refuse anything huge
+            free(text);
+            fclose(fp);
+            snprintf(err, errlen, "%s: larger than 1 MiB, not an architecture", path);
+            return NULL;
+        }
         if (got == 0) break;
         if (len + 1 == cap) {
-            if (cap > (1 << 20)) {   // architecture text is small; refuse anything huge
-                free(text);
-                fclose(fp);
-                snprintf(err, errlen, "%s: larger than 1 MiB, not an architecture", path);
-                return NULL;
-            }
             char *t = realloc(text, cap *= 2);
             if (!t) free(text);
             text = t;

@@ -207,13 +207,12 @@ int tfile_write(const char *path, const char *kind, const char *meta, size_t met
                 const TOut *t, int n, char *err, size_t errlen) {
     size_t total = 20 + meta_len + 4 + 8;
     for (int i = 0; i < n; i++) {
-        size_t count = 1;
-        for (int d = 0; d < t[i].ndim; d++) count *= (size_t)t[i].dims[d];
-        size_t nl = strlen(t[i].name);
+        size_t count = 1, nl = strlen(t[i].name);
         if (nl == 0 || nl > TFILE_NAME_MAX || t[i].ndim < 1 || t[i].ndim > 4) {
             snprintf(err, errlen, "%s: cannot store tensor '%s'", path, t[i].name);
             return -1;
         }
+        for (int d = 0; d < t[i].ndim; d++) count *= (size_t)t[i].dims[d];
         total += 2 + nl + 2 + 4 * (size_t)t[i].ndim + 4 * count;
     }
     unsigned char *buf = malloc(total), *p = buf;
