@@ -91,12 +91,14 @@ static int conv_chunk(const Layer *l, int n) {
     return c < n ? c : n;
 }
 
-// Per-thread workspace: col (K x chunk*hw), a chunk-major output (oc x chunk*hw), and with
-// several threads, private weight and bias gradient accumulators.
-static size_t conv_ws_thread(const Layer *l, int chunk, int threads) {
+// Per-thread workspace: col (K x chunk*hw), a chunk-major output (oc x chunk*hw), and private
+// weight and bias gradient accumulators. The weight gradient is accumulated transposed,
+// dW^T (Kg x oc/g) += col . dY^T, which OpenBLAS runs faster than dW += dY . col^T (the long
+// side first), and is transposed into dW once per batch.
+static size_t conv_ws_thread(const Layer *l, int chunk) {
     const Conv *cv = (const Conv *)l;
     size_t K = (size_t)l->in.c * cv->k * cv->k, nhw = (size_t)chunk * l->out.h * l->out.w;
-    size_t grads = threads > 1 ? (size_t)l->out.c * (K / cv->groups) + l->out.c : 0;
+    size_t grads = (size_t)l->out.c * (K / cv->groups) + l->out.c;   // always private
     return K * nhw + (size_t)l->out.c * nhw + grads;
 }
 
@@ -112,7 +114,7 @@ static void conv_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {
     size_t hw = (size_t)l->out.h * l->out.w, in_sz = (size_t)shape_size(l->in);
     int K = ic * k * k, Kg = K / g, ocg = oc / g, chunk = conv_chunk(l, n);
     int nchunks = (n + chunk - 1) / chunk, T = conv_threads(cv, nchunks);
-    size_t per = conv_ws_thread(l, conv_chunk(l, cv->nmax), cv->threads);
+    size_t per = conv_ws_thread(l, conv_chunk(l, cv->nmax));
 #pragma omp parallel num_threads(T) if (T > 1)
     {
         real *col = c->ws + per * (size_t)omp_get_thread_num();
@@ -149,18 +151,14 @@ static void conv_backward(Layer *l, const real *x, const real *y, const real *dy
     size_t hw = (size_t)l->out.h * l->out.w, in_sz = (size_t)shape_size(l->in);
     int K = ic * k * k, Kg = K / g, ocg = oc / g, chunk = conv_chunk(l, n);
     int nchunks = (n + chunk - 1) / chunk, T = conv_threads(cv, nchunks);
-    size_t per = conv_ws_thread(l, conv_chunk(l, cv->nmax), cv->threads);
+    size_t per = conv_ws_thread(l, conv_chunk(l, cv->nmax));
     size_t nw = (size_t)oc * Kg, gpos = (size_t)K * chunk * hw + (size_t)oc * chunk * hw;
 #pragma omp parallel num_threads(T) if (T > 1)
     {
         real *col = c->ws + per * (size_t)omp_get_thread_num();
         real *dyb = col + (size_t)K * chunk * hw;
-        real *dw = cv->dw, *db = cv->db;
-        if (T > 1) {   // private accumulators, summed below
-            dw = col + gpos;
-            db = dw + nw;
-            memset(dw, 0, (nw + oc) * sizeof(real));
-        }
+        real *dwt = col + gpos, *db = cv->db ? dwt + nw : NULL;   // private, summed below
+        memset(dwt, 0, (nw + oc) * sizeof(real));
 #pragma omp for schedule(static)
         for (int ch = 0; ch < nchunks; ch++) {
             int i0 = ch * chunk, m = n - i0 < chunk ? n - i0 : chunk;
@@ -189,10 +187,10 @@ static void conv_backward(Layer *l, const real *x, const real *y, const real *dy
                 }
             im2col_batch(x + i0 * in_sz, m, ic, l->in.h, l->in.w, k, cv->stride, cv->pad,
                          l->out.h, l->out.w, col);
-            for (int gi = 0; gi < g; gi++)
-                GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, ocg, Kg, (int)nhw, 1,
-                     g_ + (size_t)gi * ocg * nhw, (int)nhw, col + (size_t)gi * Kg * nhw,
-                     (int)nhw, 1, dw + (size_t)gi * ocg * Kg, Kg);
+            for (int gi = 0; gi < g; gi++)   // dW_g^T (Kg x ocg) += col_g . dY_g^T
+                GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, Kg, ocg, (int)nhw, 1,
+                     col + (size_t)gi * Kg * nhw, (int)nhw, g_ + (size_t)gi * ocg * nhw,
+                     (int)nhw, 1, dwt + (size_t)gi * Kg * ocg, ocg);
             if (!dx) continue;
             for (int gi = 0; gi < g; gi++)   // col is free now: reuse it for dcol
                 GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, Kg, (int)nhw, ocg, 1,
@@ -202,11 +200,16 @@ static void conv_backward(Layer *l, const real *x, const real *y, const real *dy
                          l->out.w, dx + i0 * in_sz);
         }
     }
-    for (int t = 0; T > 1 && t < T; t++) {   // sum the threads' private gradients
-        const real *dw = c->ws + per * (size_t)t + gpos;
-        for (size_t i = 0; i < nw; i++) cv->dw[i] += dw[i];
+    for (int t = 0; t < T; t++) {   // sum the threads' private gradients, transposing dW
+        const real *dwt = c->ws + per * (size_t)t + gpos;
+        for (int gi = 0; gi < g; gi++)
+            for (int o = 0; o < ocg; o++) {
+                real *d = cv->dw + ((size_t)gi * ocg + o) * Kg;
+                const real *s = dwt + (size_t)gi * Kg * ocg + o;
+                for (int k2 = 0; k2 < Kg; k2++) d[k2] += s[(size_t)k2 * ocg];
+            }
         if (cv->db)
-            for (int o = 0; o < oc; o++) cv->db[o] += dw[nw + o];
+            for (int o = 0; o < oc; o++) cv->db[o] += dwt[nw + o];
     }
 }
 
@@ -216,7 +219,7 @@ static long conv_reserve(Layer *l, int n, int with_grads) {
     cv->nmax = n;
     cv->threads = omp_get_max_threads();
     if (cv->threads < 1) cv->threads = 1;
-    return (long)(conv_ws_thread(l, conv_chunk(l, n), cv->threads) * (size_t)cv->threads);
+    return (long)(conv_ws_thread(l, conv_chunk(l, n)) * (size_t)cv->threads);
 }
 
 static void conv_init(Layer *l, Rng *rng) {

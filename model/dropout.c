@@ -34,6 +34,11 @@ static void dropout_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {
         for (long v = u; v < u + 4 && v < units; v++, r >>= 16)
             d->mask[v] = (uint32_t)(r & 0xffff) < drop ? 0 : keep;
     }
+    if (per == 1) {
+#pragma omp parallel for schedule(static) if (m > PAR_MIN)
+        for (long i = 0; i < m; i++) y[i] = x[i] * d->mask[i];
+        return;
+    }
 #pragma omp parallel for schedule(static) if (m > PAR_MIN)
     for (long u = 0; u < units; u++)
         for (long j = u * per; j < (u + 1) * per; j++) y[j] = x[j] * d->mask[u];
@@ -52,6 +57,11 @@ static void dropout_backward(Layer *l, const real *x, const real *y, const real 
         return;
     }
     long per = d->channels ? (long)l->in.h * l->in.w : 1, units = m / per;
+    if (per == 1) {
+#pragma omp parallel for schedule(static) if (m > PAR_MIN)
+        for (long i = 0; i < m; i++) dx[i] = dy[i] * d->mask[i];
+        return;
+    }
 #pragma omp parallel for schedule(static) if (m > PAR_MIN)
     for (long u = 0; u < units; u++)
         for (long j = u * per; j < (u + 1) * per; j++) dx[j] = dy[j] * d->mask[u];
