@@ -67,6 +67,7 @@ struct Net {
     int grads_on;        // activation gradient buffers allocated
     int dropout;         // 1 (default): dropout active in training mode
     int folded;          // batchnorm folded for inference: cannot train or save
+    int last_train;      // mode of the last forward, which net_backward follows
 };
 
 // Parse architecture text. `file` names the source in messages. NULL on error, with the
@@ -85,9 +86,18 @@ void net_init(Net *net, Rng *rng);
 // Forward n <= nmax samples. train=1 uses batch statistics (and updates running ones) and
 // dropout drawn from rng. Returns the output, n x shape_size(out), owned by the net.
 const real *net_forward(Net *net, const real *x, int n, int train, Rng *rng);
-// Backward after a training forward of the same x: dy is dLoss/dOutput. Parameter gradients
-// accumulate into net->grads; dx (may be NULL) receives dLoss/dInput.
+// Backward after a forward of the same x, in the same mode (training, or eval for saliency
+// and Grad-CAM): dy is dLoss/dOutput. Parameter gradients accumulate into net->grads; dx (may
+// be NULL) receives dLoss/dInput. Needs net_reserve(..., with_grads=1).
 void net_backward(Net *net, const real *x, const real *dy, real *dx, int n, Rng *rng);
+
+// The top-level layers, for inspection (Grad-CAM, activation maps): count, name and output
+// shape, the output of the last forward, and its gradient after net_backward (NULL for the
+// last layer or without gradients). A ReLU fused into the layer before it shares its output.
+int net_nlayers(const Net *net);
+const char *net_layer_info(const Net *net, int i, Shape *out);
+const real *net_layer_output(const Net *net, int i);
+const real *net_layer_grad(const Net *net, int i);
 void net_zero_grad(Net *net);
 
 const Tensor *net_tensor(const Net *net, const char *name);

@@ -160,12 +160,34 @@ const real *net_forward(Net *net, const real *x, int n, int train, Rng *rng) {
             return NULL;
     }
     Ctx c = make_ctx(net, train, rng);
+    net->last_train = train;
     return seq_forward(net->seq, x, n, &c);
 }
 
 void net_backward(Net *net, const real *x, const real *dy, real *dx, int n, Rng *rng) {
-    Ctx c = make_ctx(net, 1, rng);
+    Ctx c = make_ctx(net, net->last_train, rng);
     seq_backward(net->seq, x, dy, dx, n, &c);
+}
+
+int net_nlayers(const Net *net) { return net->seq->n; }
+
+const char *net_layer_info(const Net *net, int i, Shape *out) {
+    if (i < 0 || i >= net->seq->n) return NULL;
+    if (out) *out = net->seq->L[i]->out;
+    return net->seq->L[i]->name;
+}
+
+const real *net_layer_output(const Net *net, int i) {
+    return i >= 0 && i < net->seq->n && net->seq->out ? net->seq->out[i] : NULL;
+}
+
+// dLoss/d(output of top-level layer i) after net_backward; NULL for the last layer (that is
+// the caller's dy) or when gradients were not reserved.
+const real *net_layer_grad(const Net *net, int i) {
+    const Seq *s = net->seq;
+    if (i < 0 || i + 1 >= s->n || !s->grad) return NULL;
+    while (i + 1 < s->n && s->L[i + 1]->alias) i++;
+    return i + 1 < s->n ? s->grad[i] : NULL;
 }
 
 void net_zero_grad(Net *net) { memset(net->grads, 0, net->nparams * sizeof(real)); }
