@@ -56,7 +56,7 @@ typedef struct {
 static const OptSpec OPTS[] = {
     O_S(data, "FER2013 folder (train/ test/), Kaggle CSV, or class folders"),
     O_S(arch, "architecture file (assets/models/*.arch)"),
-    O_S(cache, "decoded-data cache file (default: ~/.cache/emocam/...)"),
+    O_S(cache, "decoded-data cache file (default: ~/.cache/emocam/...; none: no cache)"),
     O_S(split, "official | 80/20 | 70/15/15 (validation = PublicTest for official)"),
     O_L(seed, "seed of everything random (init, order, augmentation, dropout)"),
     O_I(epochs, "epochs to run"),
@@ -346,7 +346,8 @@ static const char *meta_get(const char *meta, const char *key) {
 }
 
 // Restore net, optimizer, state and history from a checkpoint of the same architecture.
-static int ckpt_load(const char *path, Net *net, Optim *o, RunState *st, real *hist, int hist_rows,
+// *hist (hist_rows rows) grows when the checkpoint holds more epochs than the run now asks for.
+static int ckpt_load(const char *path, Net *net, Optim *o, RunState *st, real **hist, int hist_rows,
                      char *err, size_t errlen) {
     TFile f;
     if (tfile_read(path, "CKPT", &f, err, errlen)) return -1;
@@ -387,11 +388,19 @@ static int ckpt_load(const char *path, Net *net, Optim *o, RunState *st, real *h
     }
     const TEntry *h = tfile_find(&f, "history");
     if (!h || h->ndim != 2 || h->dims[1] != HCOLS || (st->epoch > 0 && h->dims[0] != st->epoch) ||
-        st->epoch > hist_rows) {
+        st->epoch < 0 || st->epoch > 1000000) {
         snprintf(err, errlen, "%s: checkpoint history does not match its epoch", path);
         goto fail;
     }
-    if (st->epoch > 0) tentry_get(h, hist);
+    if (st->epoch > hist_rows) {
+        real *nh = realloc(*hist, sizeof(real) * ((size_t)st->epoch + 1) * HCOLS);
+        if (!nh) {
+            snprintf(err, errlen, "%s: out of memory", path);
+            goto fail;
+        }
+        *hist = nh;
+    }
+    if (st->epoch > 0) tentry_get(h, *hist);
     o->step = st->step;
     tfile_free(&f);
     return 0;
@@ -545,7 +554,8 @@ static int save_command(const char *run, int argc, char **argv, char *err, size_
     return rc;
 }
 
-static int run_training(TrainConfig *cfg, const char *run, int resume, int argc, char **argv) {
+static int run_training(TrainConfig *cfg, const char *run, int resume, int stop_after, int argc,
+                        char **argv) {
     char err[EMO_ERRLEN] = "", warn[EMO_ERRLEN] = "", path[1200];
     SplitKind sk;
     OptKind ok;
@@ -567,15 +577,18 @@ static int run_training(TrainConfig *cfg, const char *run, int resume, int argc,
         fprintf(stderr, "emocam-train train: %s\n", err);
         return 2;
     }
+    real cw_check[NCLASSES];
+    int cw_use;
+    if (strcmp(cfg->class_weights, "balanced") &&
+        parse_class_weights(cfg->class_weights, NULL, NULL, cw_check, &cw_use, err, sizeof err)) {
+        fprintf(stderr, "emocam-train train: %s\n", err);
+        return 2;
+    }
     if (cfg->batch < 1 || cfg->epochs < 1 || cfg->threads < 1 || cfg->step_size < 1 ||
         cfg->label_smoothing >= 1) {
         fprintf(stderr, "emocam-train train: batch, epochs, threads and step_size must be at least 1, "
                         "label_smoothing below 1\n");
         return 2;
-    }
-    if (!resume && mkdir_run(run, err, sizeof err)) {
-        fprintf(stderr, "emocam-train train: %s\n", err);
-        return 1;
     }
     omp_set_num_threads(cfg->threads);
     openblas_set_num_threads(cfg->threads);
@@ -583,7 +596,9 @@ static int run_training(TrainConfig *cfg, const char *run, int resume, int argc,
 
     // data
     Dataset d;
-    char *cache = cfg->cache[0] ? strdup(cfg->cache) : dataset_default_cache(cfg->data, NULL);
+    char *cache = !strcmp(cfg->cache, "none") ? NULL
+                  : cfg->cache[0]                ? strdup(cfg->cache)
+                                                 : dataset_default_cache(cfg->data, NULL);
     DataLoadOpts lo = {DATA_AUTO, cache, load_progress, &tty};
     double t_load = now_s();
     if (dataset_load(cfg->data, &lo, &d, err, sizeof err, warn, sizeof warn)) {
@@ -641,7 +656,7 @@ static int run_training(TrainConfig *cfg, const char *run, int resume, int argc,
     }
     snprintf(path, sizeof path, "%s/last.ckpt", run);
     if (resume) {
-        if (ckpt_load(path, net, &o, &st, hist, cfg->epochs, err, sizeof err)) goto done;
+        if (ckpt_load(path, net, &o, &st, &hist, cfg->epochs, err, sizeof err)) goto done;
         printf("resume: %s at epoch %d (best validation accuracy %.4f at epoch %d)\n", run, st.epoch,
                st.best_acc, st.best_epoch);
         if (st.epoch >= cfg->epochs) {
@@ -650,6 +665,7 @@ static int run_training(TrainConfig *cfg, const char *run, int resume, int argc,
             goto done;
         }
     }
+    if (!resume && mkdir_run(run, err, sizeof err)) goto done;   // only once the inputs are good
     {
         char text[8192];
         snprintf(path, sizeof path, "%s/config.txt", run);
@@ -678,6 +694,7 @@ static int run_training(TrainConfig *cfg, const char *run, int resume, int argc,
            cfg->arch, net_count_params(net), optim_name(ok), cfg->lr, cfg->batch, nb, cfg->threads, run);
     fflush(stdout);
     double t_run = now_s();
+    int first_epoch = st.epoch;
     for (int epoch = st.epoch; epoch < cfg->epochs; epoch++) {
         Rng drop;
         rng_seed(&drop, (uint64_t)cfg->seed * 0x9E3779B97F4A7C15ULL + (uint64_t)epoch + 1);
@@ -761,6 +778,10 @@ static int run_training(TrainConfig *cfg, const char *run, int resume, int argc,
             printf("early stop: no better validation accuracy for %d epochs\n", cfg->early_stop);
             break;
         }
+        if (stop_after && epoch + 1 - first_epoch >= stop_after && epoch + 1 < cfg->epochs) {
+            printf("stopped after %d epochs as asked; continue with --resume %s\n", stop_after, run);
+            break;
+        }
     }
     printf("done: best validation accuracy %.4f at epoch %d; %s/best.weights (%.1f min)\n",
            st.best_acc, st.best_epoch, run, (now_s() - t_run) / 60);
@@ -806,6 +827,7 @@ static void usage(FILE *to) {
             "  --config FILE        read settings from FILE\n"
             "  --out RUN            the run folder (must not exist, or be empty)\n"
             "  --resume RUN         continue RUN from its last checkpoint\n"
+            "  --stop-after N       stop this invocation after N epochs (resume later)\n"
             "  -h, --help           this text\n"
             "Defaults:\n%s",
             def);
@@ -815,6 +837,7 @@ int train_main(int argc, char **argv) {
     TrainConfig cfg = config_defaults();
     const char *out = NULL, *resume = NULL;
     char err[EMO_ERRLEN] = "";
+    int stop_after = 0;
     // Two passes: --config and --resume first (they set the base), then every other option.
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -849,6 +872,15 @@ int train_main(int argc, char **argv) {
         if (strncmp(a, "--", 2) != 0) {
             fprintf(stderr, "emocam-train train: unexpected argument '%s' (see --help)\n", a);
             return 2;
+        }
+        if (!strcmp(a, "--stop-after")) {   // this invocation only; not a run setting
+            char *end;
+            stop_after = i + 1 < argc ? (int)strtol(argv[++i], &end, 10) : -1;
+            if (stop_after < 1 || *end) {
+                fprintf(stderr, "emocam-train train: --stop-after wants a number of epochs >= 1\n");
+                return 2;
+            }
+            continue;
         }
         if (!strcmp(a, "--out")) {
             if (i + 1 >= argc) {
@@ -894,5 +926,5 @@ int train_main(int argc, char **argv) {
         fprintf(stderr, "emocam-train train: give --data and --arch (or a --config with both)\n");
         return 2;
     }
-    return run_training(&cfg, run, resume != NULL, argc, argv);
+    return run_training(&cfg, run, resume != NULL, stop_after, argc, argv);
 }
