@@ -8,13 +8,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cmath>
 #include <exception>
 #include <stdexcept>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <opencv2/objdetect.hpp>
+#include <opencv2/videoio.hpp>
+#include <string>
 #include <vector>
 
 extern "C" {
@@ -65,7 +71,87 @@ void say(char *err, size_t errlen, const char *fmt, const char *a, const char *b
     if (err && errlen) snprintf(err, errlen, fmt, a, b);
 }
 
+// A file we are about to hand to OpenCV: it must exist, be a regular file, be readable and
+// (unless empty_ok) hold at least one byte. OpenCV's own failures say none of this.
+int check_file(const char *path, const char *what, char *err, size_t errlen) {
+    struct stat st;
+    if (!path || !*path) {
+        if (err && errlen) snprintf(err, errlen, "no %s file given", what);
+        return -1;
+    }
+    if (stat(path, &st) != 0) {
+        say(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        say(err, errlen, "%s: %s", path, S_ISDIR(st.st_mode) ? "is a folder, not a file" : "not a regular file");
+        return -1;
+    }
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        say(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    if (st.st_size == 0) {
+        if (err && errlen) snprintf(err, errlen, "%s: empty file (0 bytes), not a %s", path, what);
+        return -1;
+    }
+    return 0;
+}
+
+// Any 2-D Mat (8/16-bit or float; 1, 3 or 4 channels) into an 8-bit BGR Image, reusing
+// out's pixels when the size already matches. -1 for an empty or unconvertible Mat.
+int to_bgr8(const cv::Mat &m, Image *out) {
+    if (m.empty() || m.dims != 2 || m.cols <= 0 || m.rows <= 0) return -1;
+    cv::Mat d8;
+    switch (m.depth()) {
+    case CV_8U: d8 = m; break;
+    case CV_16U: m.convertTo(d8, CV_8U, 1.0 / 256); break;
+    case CV_32F:
+    case CV_64F: m.convertTo(d8, CV_8U, 255.0); break;
+    default: return -1;
+    }
+    cv::Mat bgr;
+    switch (d8.channels()) {
+    case 1: cv::cvtColor(d8, bgr, cv::COLOR_GRAY2BGR); break;
+    case 3: bgr = d8; break;
+    case 4: cv::cvtColor(d8, bgr, cv::COLOR_BGRA2BGR); break;
+    default: return -1;
+    }
+    if (!(out->px && out->w == bgr.cols && out->h == bgr.rows && out->ch == 3)) {
+        image_free(out);
+        if (image_new(out, bgr.cols, bgr.rows, 3)) return -1;
+    }
+    cv::Mat dst = wrap(out);
+    bgr.copyTo(dst);
+    return dst.data == out->px ? 0 : -1;
+}
+
+int copy_boxes(const std::vector<cv::Rect> &r, Box *boxes, int max) {
+    for (size_t i = 0; i < r.size() && (int)i < max; i++)
+        boxes[i] = Box{r[i].x, r[i].y, r[i].width, r[i].height};
+    return (int)r.size();
+}
+
 }  // namespace
+
+struct CvCapture {
+    cv::VideoCapture cap;
+    std::string path;
+    double fps = 0;
+    long frames = -1, grabbed = 0;
+    int w = 0, h = 0;
+};
+
+struct CvWriter {
+    cv::VideoWriter vw;
+    int w = 0, h = 0;
+};
+
+struct CvCascade {
+    cv::CascadeClassifier cc;
+};
 
 extern "C" {
 
@@ -100,6 +186,10 @@ int cv_imread(const char *path, int ch, Image *out, char *err, size_t errlen) {
     }
     if (!S_ISREG(st.st_mode)) {
         say(err, errlen, "%s: %s", path, "not a regular file");
+        return -1;
+    }
+    if (st.st_size == 0) {
+        say(err, errlen, "%s: %s", path, "empty file (0 bytes), not an image");
         return -1;
     }
     try {
@@ -330,6 +420,231 @@ int cv_text_size(const char *text, double scale, int thickness, int *w, int *h, 
     } catch (...) {
     }
     return -1;
+}
+
+CvCapture *cv_capture_open(const char *path, char *err, size_t errlen) {
+    if (check_file(path, "video", err, errlen)) return NULL;
+    // FFmpeg's own log would repeat our one-line error ("moov atom not found") and chatter
+    // about recoverable decoding glitches; quiet it unless the user has set a level. Read once,
+    // at OpenCV's first FFmpeg use.
+    setenv("OPENCV_FFMPEG_LOGLEVEL", "-8", 0);
+    CvCapture *c = NULL;
+    try {
+        c = new CvCapture();
+        c->path = path;
+        // FFmpeg only: the image-sequence backend would take "frame_001.png" for a video.
+        if (!c->cap.open(path, cv::CAP_FFMPEG) || !c->cap.isOpened()) {
+            say(err, errlen, "%s: %s", path, "not a video OpenCV can decode (corrupt, unknown format or no video stream)");
+            delete c;
+            return NULL;
+        }
+        c->fps = c->cap.get(cv::CAP_PROP_FPS);
+        if (!(c->fps > 0 && c->fps < 1000)) c->fps = 0;
+        double n = c->cap.get(cv::CAP_PROP_FRAME_COUNT);
+        c->frames = n > 0 && n < 1e12 ? (long)n : -1;
+        c->w = (int)c->cap.get(cv::CAP_PROP_FRAME_WIDTH);
+        c->h = (int)c->cap.get(cv::CAP_PROP_FRAME_HEIGHT);
+        if (c->w <= 0 || c->h <= 0) {
+            if (err && errlen) snprintf(err, errlen, "%s: video frames have no size (%dx%d)", path, c->w, c->h);
+            delete c;
+            return NULL;
+        }
+        return c;
+    } catch (const std::exception &e) {
+        say(err, errlen, "%s: cannot open video: %s", path, e.what());
+    } catch (...) {
+        say(err, errlen, "%s: %s", path, "cannot open video (unknown error)");
+    }
+    delete c;
+    return NULL;
+}
+
+int cv_capture_grab(CvCapture *c, double *t) {
+    if (!c) return 0;
+    try {
+        if (!c->cap.grab()) return 0;
+        c->grabbed++;
+        if (t) {
+            // The frame's presentation time; files without one count frames at the nominal rate.
+            double ms = c->cap.get(cv::CAP_PROP_POS_MSEC);
+            *t = ms >= 0 && std::isfinite(ms) && (ms > 0 || c->grabbed == 1) ? ms / 1000
+                 : c->fps > 0 ? (double)(c->grabbed - 1) / c->fps : 0;
+        }
+        return 1;
+    } catch (...) {
+    }
+    return 0;
+}
+
+int cv_capture_retrieve(CvCapture *c, Image *frame, char *err, size_t errlen) {
+    if (!c || !frame) return -1;
+    try {
+        cv::Mat m;
+        if (!c->cap.retrieve(m) || m.empty()) {
+            if (err && errlen) snprintf(err, errlen, "%s: frame %ld is empty (zero-sized)", c->path.c_str(), c->grabbed - 1);
+            return -1;
+        }
+        if (to_bgr8(m, frame)) {
+            if (err && errlen)
+                snprintf(err, errlen, "%s: frame %ld: cannot convert a %dx%d frame of %d channel(s), depth %d, to BGR",
+                         c->path.c_str(), c->grabbed - 1, m.cols, m.rows, m.channels(), m.depth());
+            return -1;
+        }
+        return 0;
+    } catch (const std::exception &e) {
+        if (err && errlen) snprintf(err, errlen, "%s: frame %ld: %s", c->path.c_str(), c->grabbed - 1, e.what());
+    } catch (...) {
+        if (err && errlen) snprintf(err, errlen, "%s: frame %ld: cannot decode", c->path.c_str(), c->grabbed - 1);
+    }
+    return -1;
+}
+
+double cv_capture_fps(const CvCapture *c) { return c ? c->fps : 0; }
+long cv_capture_frames(const CvCapture *c) { return c ? c->frames : -1; }
+
+void cv_capture_size(const CvCapture *c, int *w, int *h) {
+    if (w) *w = c ? c->w : 0;
+    if (h) *h = c ? c->h : 0;
+}
+
+void cv_capture_close(CvCapture *c) {
+    try {
+        delete c;
+    } catch (...) {
+    }
+}
+
+CvCascade *cv_cascade_open(const char *path, char *err, size_t errlen) {
+    if (check_file(path, "cascade", err, errlen)) return NULL;
+    CvCascade *c = NULL;
+    try {
+        c = new CvCascade();
+        if (c->cc.load(path) && !c->cc.empty()) return c;
+        say(err, errlen, "%s: %s", path, "not a cascade classifier OpenCV can load");
+    } catch (const cv::Exception &e) {
+        say(err, errlen, "%s: not a cascade classifier OpenCV can load: %s", path, e.err.c_str());
+    } catch (...) {
+        say(err, errlen, "%s: %s", path, "not a cascade classifier OpenCV can load");
+    }
+    delete c;
+    return NULL;
+}
+
+int cv_cascade_detect(CvCascade *c, const Image *gray, double scale_factor, int min_neighbors,
+                      int min_size, Box *boxes, int max) {
+    if (!c || !image_ok(gray) || gray->ch != 1 || !(scale_factor > 1) || min_neighbors < 0 ||
+        min_size < 0 || max < 0 || (max && !boxes))
+        return -1;
+    try {
+        std::vector<cv::Rect> r;
+        c->cc.detectMultiScale(wrap(gray), r, scale_factor, min_neighbors, 0,
+                               cv::Size(min_size, min_size));
+        return copy_boxes(r, boxes, max);
+    } catch (...) {
+    }
+    return -1;
+}
+
+void cv_cascade_close(CvCascade *c) {
+    try {
+        delete c;
+    } catch (...) {
+    }
+}
+
+int cv_cascade_reference(const char *cascade, const char *image, double scale_factor,
+                         int min_neighbors, int min_size, Box *boxes, int max, char *err,
+                         size_t errlen) {
+    try {
+        cv::CascadeClassifier cc;
+        if (!cc.load(cascade)) {
+            say(err, errlen, "%s: %s", cascade, "cannot load the cascade");
+            return -1;
+        }
+        cv::Mat bgr = cv::imread(image, cv::IMREAD_COLOR), gray;
+        if (bgr.empty()) {
+            say(err, errlen, "%s: %s", image, "cannot read the image");
+            return -1;
+        }
+        cv::cvtColor(bgr, gray, cv::COLOR_BGR2GRAY);
+        std::vector<cv::Rect> r;
+        cc.detectMultiScale(gray, r, scale_factor, min_neighbors, 0, cv::Size(min_size, min_size));
+        return copy_boxes(r, boxes, max);
+    } catch (const std::exception &e) {
+        say(err, errlen, "%s: %s", image, e.what());
+    } catch (...) {
+        say(err, errlen, "%s: %s", image, "detection failed");
+    }
+    return -1;
+}
+
+int cv_equalize(Image *gray) {
+    if (!image_ok(gray) || gray->ch != 1) return -1;
+    try {
+        cv::Mat m = wrap(gray), eq;
+        cv::equalizeHist(m, eq);
+        eq.copyTo(m);
+        return m.data == gray->px ? 0 : -1;
+    } catch (...) {
+    }
+    return -1;
+}
+
+
+CvWriter *cv_writer_open(const char *path, int w, int h, double fps, const char *fourcc,
+                         char *err, size_t errlen) {
+    const char *cc = fourcc && *fourcc ? fourcc : "mp4v";
+    if (!path || !*path) {
+        if (err && errlen) snprintf(err, errlen, "no output video file given");
+        return NULL;
+    }
+    if (w <= 0 || h <= 0 || !(fps > 0 && fps <= 1000) || strlen(cc) != 4) {
+        if (err && errlen)
+            snprintf(err, errlen, "%s: cannot write %dx%d video at %g fps with codec '%s'", path, w, h, fps, cc);
+        return NULL;
+    }
+    CvWriter *wr = NULL;
+    try {
+        wr = new CvWriter();
+        wr->w = w;
+        wr->h = h;
+        int code = cv::VideoWriter::fourcc(cc[0], cc[1], cc[2], cc[3]);
+        if (!wr->vw.open(path, cv::CAP_FFMPEG, code, fps, cv::Size(w, h), true) || !wr->vw.isOpened()) {
+            say(err, errlen, "%s: cannot write video (%s)", path,
+                "the folder is not writable, or FFmpeg has no such container or codec");
+            delete wr;
+            return NULL;
+        }
+        return wr;
+    } catch (const std::exception &e) {
+        say(err, errlen, "%s: cannot write video: %s", path, e.what());
+    } catch (...) {
+        say(err, errlen, "%s: %s", path, "cannot write video (unknown error)");
+    }
+    delete wr;
+    return NULL;
+}
+
+int cv_writer_write(CvWriter *wr, const Image *frame) {
+    if (!wr || !image_ok(frame) || frame->w != wr->w || frame->h != wr->h) return -1;
+    try {
+        wr->vw.write(as_channels(frame, 3));
+        return 0;
+    } catch (...) {
+    }
+    return -1;
+}
+
+int cv_writer_close(CvWriter *wr) {
+    if (!wr) return 0;
+    int rc = 0;
+    try {
+        wr->vw.release();
+    } catch (...) {
+        rc = -1;
+    }
+    delete wr;
+    return rc;
 }
 
 }  // extern "C"

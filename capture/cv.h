@@ -76,6 +76,61 @@ int cv_draw_text(Image *im, const char *text, int x, int y, double scale, uint32
 // The box the text would occupy: width, height above the baseline, and depth below it.
 int cv_text_size(const char *text, double scale, int thickness, int *w, int *h, int *baseline);
 
+// ---- video files (cv::VideoCapture through FFmpeg)
+typedef struct CvCapture CvCapture;
+// Open a video file. NULL with a one-line reason naming the file: missing, not a regular file,
+// empty, or nothing OpenCV can decode as video. FFmpeg's own messages on stderr are silenced
+// (OPENCV_FFMPEG_LOGLEVEL=-8, unless the environment sets it).
+CvCapture *cv_capture_open(const char *path, char *err, size_t errlen);
+// Advance to the next frame without converting it (cheap: for skipping). 1: a frame, its
+// time stamp in the file in *t (seconds; may be NULL); 0: the end of the file.
+int cv_capture_grab(CvCapture *c, double *t);
+// The grabbed frame as 8-bit BGR into *frame, which is reallocated only when its size
+// changes (start with a zeroed Image; free it with image_free). Other depths and channel
+// counts convert; an empty frame is an error naming the file.
+int cv_capture_retrieve(CvCapture *c, Image *frame, char *err, size_t errlen);
+double cv_capture_fps(const CvCapture *c);     // nominal frames per second (0 if unknown)
+long cv_capture_frames(const CvCapture *c);    // frame count from the container (-1 if unknown)
+void cv_capture_size(const CvCapture *c, int *w, int *h);
+void cv_capture_close(CvCapture *c);           // NULL is fine
+
+// ---- Haar cascades (cv::CascadeClassifier)
+typedef struct {
+    int x, y, w, h;
+} Box;
+typedef struct CvCascade CvCascade;
+// Load a cascade XML file. NULL with a reason naming the file (missing, or not a cascade).
+CvCascade *cv_cascade_open(const char *path, char *err, size_t errlen);
+// detectMultiScale(gray, boxes, scale_factor, min_neighbors, 0, Size(min_size, min_size))
+// on an 8-bit gray image as given (no resizing or equalisation). Writes up to max boxes in
+// OpenCV's order; returns how many were found (may exceed max), or -1.
+int cv_cascade_detect(CvCascade *c, const Image *gray, double scale_factor, int min_neighbors,
+                      int min_size, Box *boxes, int max);
+void cv_cascade_close(CvCascade *c);           // NULL is fine
+// The reference, all in OpenCV as a Python user would write it: imread (colour),
+// cvtColor to gray, detectMultiScale(gray, scale_factor, min_neighbors, minSize) with a
+// freshly loaded cascade. Returns the number of faces (boxes as above), or -1 (err says why).
+int cv_cascade_reference(const char *cascade, const char *image, double scale_factor,
+                         int min_neighbors, int min_size, Box *boxes, int max, char *err,
+                         size_t errlen);
+
+// In-place histogram equalisation of a gray image (cv::equalizeHist).
+int cv_equalize(Image *gray);
+
+// ---- video writing (cv::VideoWriter through FFmpeg)
+typedef struct CvWriter CvWriter;
+// Write w x h frames at fps to path: the container comes from the extension (.mp4, .avi,
+// .mkv, .mov), the codec from fourcc (NULL: "mp4v", MPEG-4 part 2, which every player reads).
+// The file is written under the name given; for an atomic output pass a temporary name and
+// rename it once cv_writer_close succeeds. NULL with a one-line reason naming the file.
+CvWriter *cv_writer_open(const char *path, int w, int h, double fps, const char *fourcc,
+                         char *err, size_t errlen);
+// Append a frame: BGR or gray, of the writer's size. 0 or -1.
+int cv_writer_write(CvWriter *wr, const Image *frame);
+// Finish the file (the container's index is written here) and free the writer. 0, or -1
+// when finishing failed. NULL is fine.
+int cv_writer_close(CvWriter *wr);
+
 #ifdef __cplusplus
 }
 #endif

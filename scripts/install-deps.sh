@@ -8,6 +8,10 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config            # compiler, build
   libopenblas-dev libopenblas-openmp-dev      # matrix math (the OpenMP build of OpenBLAS)
+  libopencv-dev opencv-data                   # images, video files, Haar cascades
+  libv4l-dev                                  # cameras (V4L2 through libv4l2)
+  libsdl2-dev libsdl2-ttf-dev fonts-dejavu-core   # the window and the overlay's text
+  xvfb xauth                                  # the window's tests, without a display
 )
 
 quiet=0

@@ -3,6 +3,7 @@
 //   emocam-train stats DATA ...     what the data holds (counts, imbalance, duplicates, ...)
 //   emocam-train train ...          train a network, one run folder per run
 //   emocam-train eval ...           evaluate weights or an ensemble
+//   emocam-train plot RUN ...       learning curves of one or several runs
 //
 // Each subcommand lives in its own file and has its own --help.
 #include <stdio.h>
@@ -17,6 +18,7 @@ static const struct {
     {"stats", "print what a data set holds, and draw sample grids", stats_main},
     {"train", "train a network (a run folder with logs, checkpoints and weights)", train_main},
     {"eval", "evaluate weights or an ensemble on a data set", eval_main},
+    {"plot", "draw learning curves of one or several runs", plot_main},
 };
 enum { NCOMMANDS = sizeof COMMANDS / sizeof COMMANDS[0] };
 
