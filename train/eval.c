@@ -253,17 +253,6 @@ typedef struct {
     char what[512];      // "3,589 PublicTest images of DATA"
 } Results;
 
-static const char *commas(long v, char buf[32]) {
-    char tmp[32];
-    int len = snprintf(tmp, sizeof tmp, "%ld", v < 0 ? -v : v), k = 0;
-    if (v < 0) buf[k++] = '-';
-    for (int i = 0; i < len; i++) {
-        if (i && (len - i) % 3 == 0) buf[k++] = ',';
-        buf[k++] = tmp[i];
-    }
-    buf[k] = 0;
-    return buf;
-}
 
 static void print_report(const Results *r) {
     const Metrics *m = &r->m;

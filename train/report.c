@@ -122,3 +122,15 @@ int draw_face(Image *im, const uint8_t *face, int x, int y, int size) {
     image_free(&big);
     return rc;
 }
+
+const char *commas(long v, char buf[32]) {
+    char tmp[32];
+    int len = snprintf(tmp, sizeof tmp, "%ld", v < 0 ? -v : v), k = 0;
+    if (v < 0) buf[k++] = '-';
+    for (int i = 0; i < len; i++) {
+        if (i && (len - i) % 3 == 0) buf[k++] = ',';
+        buf[k++] = tmp[i];
+    }
+    buf[k] = 0;
+    return buf;
+}

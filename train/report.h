@@ -23,6 +23,8 @@ int buf_write(const Buf *b, const char *path, char *err, size_t errlen);
 
 // mkdir -p. 0, or -1 with errno set.
 int mkdir_p(const char *dir);
+// v with thousands separators ("12,345"), written into buf.
+const char *commas(long v, char buf[32]);
 // dir/name, malloc'd (NULL on OOM).
 char *path_join(const char *dir, const char *name);
 

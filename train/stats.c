@@ -14,6 +14,7 @@
 #include "commands.h"
 #include "cv.h"
 #include "data.h"
+#include "report.h"
 #include "tfile.h"
 
 static const char *const HELP =
@@ -44,19 +45,6 @@ static double now_s(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-// "12,345"
-static const char *commas(long v, char buf[32]) {
-    char tmp[32];
-    int len = snprintf(tmp, sizeof tmp, "%ld", v < 0 ? -v : v), k = 0;
-    if (v < 0) buf[k++] = '-';
-    for (int i = 0; i < len; i++) {
-        if (i && (len - i) % 3 == 0) buf[k++] = ',';
-        buf[k++] = tmp[i];
-    }
-    buf[k] = 0;
-    return buf;
 }
 
 // ---- the progress line, shown once loading has taken more than a second
@@ -403,22 +391,6 @@ static int draw_counts(const Dataset *d, const char *dir) {
     return rc;
 }
 
-static int mkdir_p(const char *dir) {
-    char *p = strdup(dir);
-    if (!p) return -1;
-    int rc = 0;
-    for (char *s = p + 1; *s && !rc; s++) {
-        if (*s != '/') continue;
-        *s = 0;
-        if (mkdir(p, 0755) != 0 && errno != EEXIST) rc = -1;
-        *s = '/';
-    }
-    if (!rc && mkdir(p, 0755) != 0 && errno != EEXIST) rc = -1;
-    struct stat st;
-    if (!rc && (stat(p, &st) != 0 || !S_ISDIR(st.st_mode))) rc = -1, errno = ENOTDIR;
-    free(p);
-    return rc;
-}
 
 static int parse_long(const char *s, long lo, long hi, long *v) {
     char *e;
