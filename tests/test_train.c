@@ -4,6 +4,7 @@
 //     and weights of an uninterrupted run;
 //   - killing the trainer at random moments (with SIGKILL, often inside a checkpoint write)
 //     always leaves a loadable checkpoint and never a partial file under a final name;
+//   - a loss that is no longer finite stops the run with a message;
 //   - bad arguments and settings give a one-line error and exit 2.
 #include <dirent.h>
 #include <errno.h>
@@ -344,6 +345,27 @@ static void test_bad_args(void) {
     CHECK(access(out_dir, F_OK) != 0, "missing data left a run folder behind");
 }
 
+// A loss that stops being finite ends the run with a message; the checkpoint of the last
+// good epoch stays loadable.
+static void test_nonfinite(void) {
+    char run_dir[600], logf[700], *a[64];
+    int n;
+    snprintf(run_dir, sizeof run_dir, "%s/diverged", dir);
+    snprintf(logf, sizeof logf, "%s/diverged.out", dir);
+    base_args(a, &n, run_dir);
+    a[n++] = "--epochs";
+    a[n++] = "3";
+    a[n++] = "--lr";
+    a[n++] = "1e30";
+    a[n] = NULL;
+    int rc = run(logf, a);
+    char *out = slurp(logf, NULL);
+    CHECK(rc == 1 && out && strstr(out, "the loss became") && strstr(out, "stopped"),
+          "a diverging run: exit %d: %s", rc, out ? out : "");
+    free(out);
+    CHECK(final_names_ok(run_dir), "a diverged run left an unloadable file");
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "%s", test_tmpdir());
     snprintf(csv, sizeof csv, "%s/tiny.csv", dir);
@@ -352,5 +374,6 @@ int main(void) {
     test_bad_args();
     test_resume();
     test_kill();
+    test_nonfinite();
     return test_result("test_train");
 }

@@ -716,10 +716,16 @@ static int run_training(TrainConfig *cfg, const char *run, int resume, int stop_
                                        (real)cfg->label_smoothing, NULL, dl);
             if (!isfinite(loss)) {
                 if (tty) fprintf(stderr, "\n");
-                snprintf(err, sizeof err,
-                         "the loss became %g at epoch %d, batch %d: stopped; %s/last.ckpt holds "
-                         "epoch %d, the last good one (try a lower --lr or --clip)",
-                         loss, epoch + 1, b + 1, run, st.epoch);
+                if (st.epoch > 0)
+                    snprintf(err, sizeof err,
+                             "the loss became %g at epoch %d, batch %d: stopped; %s/last.ckpt "
+                             "holds epoch %d, the last good one (try a lower --lr or --clip)",
+                             loss, epoch + 1, b + 1, run, st.epoch);
+                else
+                    snprintf(err, sizeof err,
+                             "the loss became %g at epoch 1, batch %d: stopped before any "
+                             "checkpoint (try a lower --lr or --clip)",
+                             loss, b + 1);
                 goto done;
             }
             for (int j = 0; j < B->n; j++) {
