@@ -119,9 +119,9 @@ static int same_checkpoint(const char *a, const char *b) {
         const TEntry *e = &x.t[i], *f = &y.t[i];
         same = strcmp(e->name, f->name) == 0 && e->count == f->count;
         if (!same) break;
-        if (strcmp(e->name, "history") == 0) {   // rows of 8: skip columns 6 and 7
+        if (strcmp(e->name, "history") == 0) {   // rows of 9: skip columns 6 and 7
             for (size_t j = 0; same && j < e->count; j++)
-                if (j % 8 < 6) same = memcmp(e->data + 4 * j, f->data + 4 * j, 4) == 0;
+                if (j % 9 != 6 && j % 9 != 7) same = memcmp(e->data + 4 * j, f->data + 4 * j, 4) == 0;
         } else {
             same = memcmp(e->data, f->data, 4 * e->count) == 0;
         }
@@ -266,10 +266,11 @@ static void test_kill(void) {
         char ck[700];
         snprintf(ck, sizeof ck, "%s/last.ckpt", run_dir);
         int resume = access(ck, F_OK) == 0;
-        char *ra[] = {EMOCAM_TRAIN_BIN, "train", "--resume", run_dir, "--epochs", "40", NULL};
+        // far more epochs than can run before the kill, on any machine
+        char *ra[] = {EMOCAM_TRAIN_BIN, "train", "--resume", run_dir, NULL};
         base_args(a, &n, run_dir);
         a[n++] = "--epochs";
-        a[n++] = "40";
+        a[n++] = "100000";
         a[n] = NULL;
         pid_t pid = fork();
         if (pid == 0) {
@@ -291,8 +292,8 @@ static void test_kill(void) {
     }
     CHECK(kills >= 6, "only %d of 12 runs were still running when killed", kills);
     CHECK(good, "a kill left a partial file under a final name");
-    // and the run can still be resumed to its end
-    char *ra[] = {EMOCAM_TRAIN_BIN, "train", "--resume", run_dir, NULL};
+    // and the run can still be resumed
+    char *ra[] = {EMOCAM_TRAIN_BIN, "train", "--resume", run_dir, "--stop-after", "2", NULL};
     char ck[700];
     snprintf(ck, sizeof ck, "%s/last.ckpt", run_dir);
     if (access(ck, F_OK) == 0) {

@@ -3,7 +3,8 @@
 // A run folder holds:
 //   config.txt     every setting, as `key = value` lines (also a valid --config file)
 //   command.txt    the command line that started the run (and each resume)
-//   log.csv        per epoch: losses, accuracies, learning rate, seconds, images/s
+//   log.csv        per epoch: losses, accuracies, learning rate, seconds, images/s, and the
+//                  PublicTest accuracy (the validation set itself under the official split)
 //   log.jsonl      the same, one JSON object per line
 //   best.weights   the weights with the best validation accuracy so far
 //   last.ckpt      weights + optimizer moments + epoch + scheduler and early-stop state +
@@ -248,9 +249,9 @@ static void sched_epoch_end(const TrainConfig *c, Sched *s, int epoch, double va
 }
 
 // ---- per-epoch history: the source of log.csv / log.jsonl, saved in the checkpoint
-enum { HCOLS = 8 };   // epoch train_loss train_acc val_loss val_acc lr seconds img_per_s
-static const char *HNAMES[HCOLS] = {"epoch", "train_loss", "train_acc", "val_loss",
-                                    "val_acc", "lr", "seconds", "img_per_s"};
+enum { HCOLS = 9 };   // epoch train_loss train_acc val_loss val_acc lr seconds img_per_s public_acc
+static const char *HNAMES[HCOLS] = {"epoch", "train_loss", "train_acc", "val_loss", "val_acc",
+                                    "lr", "seconds", "img_per_s", "public_acc"};
 
 static int write_logs(const char *run, const real *h, int rows, char *err, size_t errlen) {
     size_t cap = 256 + (size_t)rows * 400;
@@ -266,13 +267,13 @@ static int write_logs(const char *run, const real *h, int rows, char *err, size_
     a += (size_t)snprintf(csv + a, cap - a, "\n");
     for (int r = 0; r < rows; r++) {
         const real *v = h + (size_t)r * HCOLS;
-        a += (size_t)snprintf(csv + a, cap - a, "%d,%.5f,%.5f,%.5f,%.5f,%.6g,%.2f,%.0f\n",
-                              (int)v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
+        a += (size_t)snprintf(csv + a, cap - a, "%d,%.5f,%.5f,%.5f,%.5f,%.6g,%.2f,%.0f,%.5f\n",
+                              (int)v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]);
         b += (size_t)snprintf(js + b, cap - b,
                               "{\"epoch\": %d, \"train_loss\": %.5f, \"train_acc\": %.5f, "
                               "\"val_loss\": %.5f, \"val_acc\": %.5f, \"lr\": %.6g, "
-                              "\"seconds\": %.2f, \"img_per_s\": %.0f}\n",
-                              (int)v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
+                              "\"seconds\": %.2f, \"img_per_s\": %.0f, \"public_acc\": %.5f}\n",
+                              (int)v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]);
     }
     char path[1200];
     snprintf(path, sizeof path, "%s/log.csv", run);
@@ -757,6 +758,7 @@ static int run_training(TrainConfig *cfg, const char *run, int resume, int stop_
         h[5] = (real)o.lr;
         h[6] = (real)secs;
         h[7] = (real)(seen / secs);
+        h[8] = (real)pa;
         sched_epoch_end(cfg, &st.sched, epoch, vl);
         st.epoch = epoch + 1;
         st.step = o.step;
