@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cv.h"
+#include "source.h"
 #include "model.h"
 #include "testutil.h"
 
@@ -247,4 +248,16 @@ int json_valid(const char *text) {
 int one_line_error(const char *text) {
     return text && !strncmp(text, "emocam", 6) && count_lines(text) == 1 &&
            text[strlen(text) - 1] == '\n';
+}
+
+long video_frames(const char *path) {
+    char err[512];
+    SourceConfig sc = {.kind = SOURCE_VIDEO, .path = path};
+    Source *s = source_open(&sc, err, sizeof err);
+    if (!s) return -1;
+    long n = 0;
+    Frame f;
+    while (source_read(s, &f, err, sizeof err) == 1) n++;
+    source_close(s);
+    return n;
 }

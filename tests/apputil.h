@@ -28,3 +28,5 @@ int write_text(const char *path, const char *text);
 int json_valid(const char *text);
 // The stderr of a failed run must be one line starting with "emocam": 1 if so.
 int one_line_error(const char *text);
+// Frames in a video file, counted by reading it (-1 if it does not open).
+long video_frames(const char *path);

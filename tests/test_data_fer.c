@@ -20,36 +20,8 @@ static char *fmt(const char *f, const char *a, const char *b, const char *c) {
     return s;
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-// The first k image names (sorted) of a folder.
-static int first_files(const char *dir, char **out, int k) {
-    DIR *dp = opendir(dir);
-    if (!dp) return 0;
-    char *all[20000];
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(dp)) && n < 20000)
-        if (e->d_name[0] != '.') all[n++] = strdup(e->d_name);
-    closedir(dp);
-    qsort(all, (size_t)n, sizeof *all, cmp_str);
-    int m = n < k ? n : k;
-    for (int i = 0; i < n; i++)
-        if (i < m) out[i] = all[i];
-        else free(all[i]);
-    return m;
-}
 
-static int copy_file(const char *from, const char *to) {
-    FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
-    int ok = a && b;
-    char buf[8192];
-    size_t got;
-    while (ok && (got = fread(buf, 1, sizeof buf, a)) > 0) ok = fwrite(buf, 1, got, b) == got;
-    if (a) fclose(a);
-    if (b && fclose(b) != 0) ok = 0;
-    return ok ? 0 : -1;
-}
 
 int main(void) {
     const char *fer = EMOCAM_SHARED "/data/fer2013";
@@ -74,7 +46,7 @@ int main(void) {
             char *dst_dir = fmt("%s/%s%s", top, CLASS_NAMES[c], "");
             mkdir(dst_dir, 0755);
             char *names[PER_FOLDER];
-            int n = first_files(src_dir, names, PER_FOLDER);
+            int n = first_files(src_dir, "", names, PER_FOLDER);
             CHECK(n == PER_FOLDER, "%s: %d images", src_dir, n);
             for (int i = 0; i < n; i++) {
                 char *from = fmt("%s/%s%s", src_dir, names[i], ""), *to = fmt("%s/%s%s", dst_dir, names[i], "");

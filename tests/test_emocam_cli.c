@@ -36,17 +36,6 @@ static void expect_error(const char *what, char *const args[], int want, const c
     free(e);
 }
 
-static long video_frames(const char *path) {
-    char err[512];
-    SourceConfig sc = {.kind = SOURCE_VIDEO, .path = path};
-    Source *s = source_open(&sc, err, sizeof err);
-    if (!s) return -1;
-    long n = 0;
-    Frame f;
-    while (source_read(s, &f, err, sizeof err) == 1) n++;
-    source_close(s);
-    return n;
-}
 
 int main(void) {
     OUT = strdup(tmp_path("stdout.txt"));

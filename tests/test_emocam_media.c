@@ -22,17 +22,6 @@
 #define MEDIA EMOCAM_SHARED "/media"
 static const char *CLASSES[7] = {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"};
 
-static long video_frames(const char *path) {
-    char err[512];
-    SourceConfig sc = {.kind = SOURCE_VIDEO, .path = path};
-    Source *s = source_open(&sc, err, sizeof err);
-    if (!s) return -1;
-    long n = 0;
-    Frame f;
-    while (source_read(s, &f, err, sizeof err) == 1) n++;
-    source_close(s);
-    return n;
-}
 
 static void check_rows(const char *csv, const char *jsonl) {
     char *c = slurp(csv, NULL), *j = slurp(jsonl, NULL);

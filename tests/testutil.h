@@ -19,3 +19,8 @@ extern int test_failures;
 int test_result(const char *name);
 // A scratch folder for this test's files (created; removed by the caller if it wants).
 const char *test_tmpdir(void);
+// The first k names (sorted) in dir that start with prefix ("" for all), hidden files left
+// out; malloc'd into out. Returns how many.
+int first_files(const char *dir, const char *prefix, char **out, int k);
+// Copy a file. 0 or -1.
+int copy_file(const char *from, const char *to);

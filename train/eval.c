@@ -64,20 +64,7 @@ typedef struct {
     int no_cache;
 } EvalArgs;
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + t.tv_nsec * 1e-9;
-}
 
-static int parse_long(const char *s, long lo, long hi, long *v) {
-    char *e;
-    errno = 0;
-    long x = strtol(s, &e, 10);
-    if (e == s || *e || errno || x < lo || x > hi) return -1;
-    *v = x;
-    return 0;
-}
 
 // 2 on bad usage (the message printed), 0 to go on, -1 for --help (printed).
 static int parse_args(int argc, char **argv, EvalArgs *a) {

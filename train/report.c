@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "data.h"
 #include "tfile.h"
@@ -133,4 +134,19 @@ const char *commas(long v, char buf[32]) {
     }
     buf[k] = 0;
     return buf;
+}
+
+double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+int parse_long(const char *s, long lo, long hi, long *v) {
+    char *e;
+    errno = 0;
+    long x = strtol(s, &e, 10);
+    if (e == s || *e || errno || x < lo || x > hi) return -1;
+    *v = x;
+    return 0;
 }

@@ -25,6 +25,10 @@ int buf_write(const Buf *b, const char *path, char *err, size_t errlen);
 int mkdir_p(const char *dir);
 // v with thousands separators ("12,345"), written into buf.
 const char *commas(long v, char buf[32]);
+// Seconds on a monotonic clock.
+double now_s(void);
+// s as a whole number in lo..hi into *v: 0, or -1 when it is not one.
+int parse_long(const char *s, long lo, long hi, long *v);
 // dir/name, malloc'd (NULL on OOM).
 char *path_join(const char *dir, const char *name);
 

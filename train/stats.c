@@ -41,11 +41,6 @@ static const char *const HELP =
     "\n"
     "Exit status: 0 done, 1 the data or an output could not be read or written, 2 bad usage.\n";
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 // ---- the progress line, shown once loading has taken more than a second
 typedef struct {
@@ -392,14 +387,6 @@ static int draw_counts(const Dataset *d, const char *dir) {
 }
 
 
-static int parse_long(const char *s, long lo, long hi, long *v) {
-    char *e;
-    errno = 0;
-    long x = strtol(s, &e, 10);
-    if (e == s || *e || errno || x < lo || x > hi) return -1;
-    *v = x;
-    return 0;
-}
 
 int stats_main(int argc, char **argv) {
     const char *data = NULL, *out = NULL, *cache = NULL;

@@ -29,6 +29,7 @@
 #include "commands.h"
 #include "data.h"
 #include "optim.h"
+#include "report.h"
 #include "tfile.h"
 
 // ---- configuration: one table serves the command line (--key value) and config files
@@ -411,11 +412,6 @@ fail:
 }
 
 // ---- progress
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void progress_bar(int tty, int epoch, int epochs, int b, int nb, double ips, double loss,
                          double eta) {
