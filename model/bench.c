@@ -126,6 +126,68 @@ static int bench_ours(const char *path, int batch, int threads, double seconds, 
     return 0;
 }
 
+// --profile: where a training step's time goes, layer by layer, as a table.
+static int profile(const char *path, int batch, int threads, double seconds) {
+    char err[EMO_ERRLEN];
+    Net *net = net_parse_file(path, err, sizeof err);
+    if (!net || net_reserve(net, batch, 1, err, sizeof err)) {
+        fprintf(stderr, "emocam-bench: %s\n", err);
+        net_free(net);
+        return -1;
+    }
+    long in = shape_size(net->in), k = shape_size(net->out);
+    int nl = net_nlayers(net);
+    real *x = malloc(sizeof(real) * batch * in), *dl = malloc(sizeof(real) * batch * k);
+    double *fwd = calloc((size_t)nl, sizeof *fwd), *bwd = calloc((size_t)nl, sizeof *bwd);
+    if (!x || !dl || !fwd || !bwd) {
+        fprintf(stderr, "emocam-bench: out of memory\n");
+        return -1;
+    }
+    Rng rng;
+    rng_seed(&rng, 1);
+    for (long i = 0; i < batch * in; i++) x[i] = rng_uniform(&rng);
+    for (long i = 0; i < batch * k; i++) dl[i] = (rng_uniform(&rng) - 0.5f) / batch;
+    set_threads(threads);
+    double *junk = calloc((size_t)nl * 2, sizeof *junk);
+    for (int r = 0; r < 3 && junk; r++) net_profile(net, x, dl, batch, &rng, junk, junk + nl);
+    free(junk);
+    int steps = 0;
+    double t0 = now();
+    while (steps < 5 || now() - t0 < seconds) {
+        net_zero_grad(net);
+        net_profile(net, x, dl, batch, &rng, fwd, bwd);
+        steps++;
+    }
+    double total = 0;
+    for (int i = 0; i < nl; i++) total += fwd[i] + bwd[i];
+    printf("%s: batch %d, %d threads, %d steps; ms per step (the forward before each step is "
+           "not counted)\n",
+           path, batch, threads, steps);
+    printf("  %-3s %-22s %-12s %9s %9s %6s %8s\n", "#", "layer", "output", "fwd ms", "bwd ms",
+           "share", "GFLOP/s");
+    for (int i = 0; i < nl; i++) {
+        Shape o;
+        const char *name = net_layer_info(net, i, &o);
+        double f = fwd[i] / steps, b = bwd[i] / steps;
+        char shape[32];
+        snprintf(shape, sizeof shape, "%dx%dx%d", o.c, o.h, o.w);
+        double lf = net_layer_flops(net, i) * batch;   // forward FLOPs of the batch
+        printf("  %-3d %-22s %-12s %9.3f %9.3f %5.1f%% ", i, name, shape, f, b,
+               100 * (fwd[i] + bwd[i]) / total);
+        if (lf > 0)
+            printf("%8.1f\n", 3 * lf / ((f + b) * 1e-3) / 1e9);
+        else
+            printf("%8s\n", "-");
+    }
+    printf("  total %.2f ms per step = %.0f images/s\n", total / steps, batch / (total / steps / 1e3));
+    free(fwd);
+    free(bwd);
+    free(x);
+    free(dl);
+    net_free(net);
+    return 0;
+}
+
 // PyTorch's figures from scripts/torch_bench.py, or -1 when torch is not installed.
 static int bench_torch(const char *script, const char *path, int batch, int threads,
                        double seconds, Figures *f) {
@@ -161,6 +223,7 @@ static void usage(FILE *to) {
             "  --seconds S     time each training measurement for at least S s (default 4)\n"
             "  --rounds N      alternate ours and PyTorch N times, report the best (default 3)\n"
             "  --no-torch      skip the PyTorch comparison\n"
+            "  --profile       instead: a table of each layer's forward and backward time\n"
             "  -h, --help      this text\n");
 }
 
@@ -177,7 +240,7 @@ static int parse_int(const char *flag, const char *v, int lo, int hi, int *out) 
 }
 
 int main(int argc, char **argv) {
-    int threads = 2, batch = 64, torch = 1, nfiles = 0, rounds = 3;
+    int threads = 2, batch = 64, torch = 1, nfiles = 0, rounds = 3, prof = 0;
     double seconds = 4;
     const char **files = calloc((size_t)argc + 8, sizeof *files);
     if (!files) return 1;
@@ -196,6 +259,8 @@ int main(int argc, char **argv) {
             seconds = s;
         } else if (!strcmp(a, "--rounds")) {
             if (parse_int(a, i + 1 < argc ? argv[++i] : NULL, 1, 100, &rounds)) return 2;
+        } else if (!strcmp(a, "--profile")) {
+            prof = 1;
         } else if (!strcmp(a, "--no-torch")) {
             torch = 0;
         } else if (a[0] == '-') {
@@ -213,6 +278,13 @@ int main(int argc, char **argv) {
                      DEFAULTS[i]);
             files[nfiles++] = paths[i];
         }
+    if (prof) {
+        int rc = 0;
+        for (int i = 0; i < nfiles; i++)
+            if (profile(files[i], batch, threads, seconds)) rc = 1;
+        free(files);
+        return rc;
+    }
     char script[1024];
     snprintf(script, sizeof script, "%s/scripts/torch_bench.py", EMOCAM_SOURCE_DIR);
     if (torch && !have_torch()) {

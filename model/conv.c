@@ -71,10 +71,12 @@ void col2im_batch(const real *col, int n, int c, int h, int w, int k, int stride
                     for (int oy = 0; oy < oh; oy++) {
                         int iy = oy * stride - pad + kh;
                         if (iy < 0 || iy >= h) continue;
-                        const real *s = src + (size_t)oy * ow;
-                        real *d = xp + (size_t)iy * w;
-                        int off = kw - pad;
-                        for (int ox = lo; ox < hi; ox++) d[ox * stride + off] += s[ox];
+                        const real *restrict s = src + (size_t)oy * ow;
+                        real *restrict d = xp + (size_t)iy * w + (kw - pad);
+                        if (stride == 1)   // contiguous: vectorises
+                            for (int ox = lo; ox < hi; ox++) d[ox] += s[ox];
+                        else
+                            for (int ox = lo; ox < hi; ox++) d[ox * stride] += s[ox];
                     }
                 }
         }

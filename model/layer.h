@@ -74,6 +74,10 @@ long seq_reserve(Seq *s, int nmax, int with_grads);   // workspace need, -1 on O
 // Output of the chain (x itself for an empty chain).
 const real *seq_forward(Seq *s, const real *x, int n, Ctx *c);
 void seq_backward(Seq *s, const real *x, const real *dy, real *dx, int n, Ctx *c);
+// One training step (forward, then backward from dy, no input gradient) that adds each
+// layer's milliseconds to fwd_ms[i] and bwd_ms[i]; a fused ReLU's time is its producer's.
+void seq_profile(Seq *s, const real *x, const real *dy, int n, Ctx *c, double *fwd_ms,
+                 double *bwd_ms);
 void seq_init(Seq *s, Rng *rng);
 double seq_flops(const Seq *s);
 

@@ -91,12 +91,18 @@ const real *net_forward(Net *net, const real *x, int n, int train, Rng *rng);
 // be NULL) receives dLoss/dInput. Needs net_reserve(..., with_grads=1).
 void net_backward(Net *net, const real *x, const real *dy, real *dx, int n, Rng *rng);
 
+// One training step on n samples, timed per top-level layer: adds milliseconds to fwd_ms[i]
+// and bwd_ms[i] (arrays of net_nlayers entries). Runs a plain forward first to reserve.
+void net_profile(Net *net, const real *x, const real *dy, int n, Rng *rng, double *fwd_ms,
+                 double *bwd_ms);
+
 // The top-level layers, for inspection (Grad-CAM, activation maps): count, name and output
 // shape, the output of the last forward, and its gradient after net_backward (NULL for the
 // last layer or without gradients). A ReLU fused into the layer before it shares its output.
 int net_nlayers(const Net *net);
 const char *net_layer_info(const Net *net, int i, Shape *out);
 const real *net_layer_output(const Net *net, int i);
+double net_layer_flops(const Net *net, int i);   // forward FLOPs per sample (0: none counted)
 const real *net_layer_grad(const Net *net, int i);
 void net_zero_grad(Net *net);
 

@@ -164,12 +164,25 @@ const real *net_forward(Net *net, const real *x, int n, int train, Rng *rng) {
     return seq_forward(net->seq, x, n, &c);
 }
 
+void net_profile(Net *net, const real *x, const real *dy, int n, Rng *rng, double *fwd_ms,
+                 double *bwd_ms) {
+    net_forward(net, x, n, 1, rng);   // reserves what training needs, like a real step
+    Ctx c = make_ctx(net, 1, rng);
+    seq_profile(net->seq, x, dy, n, &c, fwd_ms, bwd_ms);
+}
+
 void net_backward(Net *net, const real *x, const real *dy, real *dx, int n, Rng *rng) {
     Ctx c = make_ctx(net, net->last_train, rng);
     seq_backward(net->seq, x, dy, dx, n, &c);
 }
 
 int net_nlayers(const Net *net) { return net->seq->n; }
+
+double net_layer_flops(const Net *net, int i) {
+    if (i < 0 || i >= net->seq->n) return 0;
+    const Layer *l = net->seq->L[i];
+    return l->ops->flops ? l->ops->flops(l) : 0;
+}
 
 const char *net_layer_info(const Net *net, int i, Shape *out) {
     if (i < 0 || i >= net->seq->n) return NULL;

@@ -1,6 +1,7 @@
 // seq.c: a chain of layers and its activation buffers; the unit that nets and blocks share.
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "layer.h"
 
@@ -108,6 +109,31 @@ void seq_backward(Seq *s, const real *x, const real *dy, real *dx, int n, Ctx *c
         const real *xi = i ? s->out[i - 1] : x;
         real *dxi = i ? grad_at(s, i - 1, dy) : dx;
         s->L[i]->ops->backward(s->L[i], xi, s->out[i], grad_at(s, i, dy), dxi, n, c);
+    }
+}
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+void seq_profile(Seq *s, const real *x, const real *dy, int n, Ctx *c, double *fwd_ms,
+                 double *bwd_ms) {
+    const real *in = x;
+    for (int i = 0; i < s->n; i++) {
+        double t = now_ms();
+        if (!s->L[i]->alias) s->L[i]->ops->forward(s->L[i], in, s->out[i], n, c);
+        fwd_ms[i] += now_ms() - t;
+        in = s->out[i];
+    }
+    for (int i = s->n - 1; i >= 0; i--) {
+        if (s->L[i]->alias) continue;
+        double t = now_ms();
+        const real *xi = i ? s->out[i - 1] : x;
+        real *dxi = i ? grad_at(s, i - 1, dy) : NULL;
+        s->L[i]->ops->backward(s->L[i], xi, s->out[i], grad_at(s, i, dy), dxi, n, c);
+        bwd_ms[i] += now_ms() - t;
     }
 }
 
