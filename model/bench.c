@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ensemble.h"
 #include "model.h"
 #include "optim.h"
 
@@ -126,6 +127,74 @@ static int bench_ours(const char *path, int batch, int threads, double seconds, 
     return 0;
 }
 
+// Median milliseconds of fn over `runs` calls after 20 warm-up calls.
+static double median_ms(void (*fn)(void *), void *arg, int runs) {
+    double *ms = malloc(sizeof(double) * (size_t)runs);
+    if (!ms) return -1;
+    for (int r = 0; r < 20; r++) fn(arg);
+    for (int r = 0; r < runs; r++) {
+        double t = now();
+        fn(arg);
+        ms[r] = (now() - t) * 1e3;
+    }
+    qsort(ms, (size_t)runs, sizeof ms[0], cmp_double);
+    double m = ms[runs / 2];
+    free(ms);
+    return m;
+}
+
+typedef struct {
+    Ensemble *e;
+    Net *net;
+    uint8_t face[ENS_FACE * ENS_FACE];
+    real x[ENS_FACE * ENS_FACE];
+    float probs[ENS_CLASSES];
+    int tta;
+} OneFace;
+
+static void one_member(void *arg) {
+    OneFace *o = arg;
+    net_preprocess(o->net, o->face, 1, o->x);
+    net_forward(o->net, o->x, 1, 0, NULL);
+}
+
+static void one_ensemble(void *arg) {
+    OneFace *o = arg;
+    ensemble_predict(o->e, o->face, 1, o->probs, o->tta);
+}
+
+// --ensemble LIST: what one face costs through each member and through the whole ensemble
+// (preprocessing, every member, softmax, averaging), on one thread, as the live loop runs it.
+static int bench_ensemble(const char *path, int tta) {
+    char err[EMO_ERRLEN];
+    Ensemble *e = ensemble_load(path, err, sizeof err);
+    if (!e) {
+        fprintf(stderr, "emocam-bench: %s\n", err);
+        return -1;
+    }
+    set_threads(1);
+    static OneFace o;
+    o.e = e;
+    o.tta = tta;
+    Rng rng;
+    rng_seed(&rng, 1);
+    for (int i = 0; i < ENS_FACE * ENS_FACE; i++) o.face[i] = (uint8_t)rng_int(&rng, 256);
+    printf("{\"ensemble\": \"%s\", \"tta\": %d, \"members\": [", path, tta);
+    size_t params = 0;
+    for (int i = 0; i < e->n; i++) {
+        o.net = e->m[i].net;
+        double ms = median_ms(one_member, &o, 300);
+        params += net_count_params(o.net);
+        printf("%s{\"path\": \"%s\", \"weight\": %g, \"params\": %zu, \"infer_ms_1thread\": "
+               "%.3f}",
+               i ? ", " : "", e->m[i].path, e->m[i].weight, net_count_params(o.net), ms);
+    }
+    double ms = median_ms(one_ensemble, &o, 300);
+    printf("], \"params\": %zu, \"infer_ms_1thread\": %.3f}\n", params, ms);
+    ensemble_free(e);
+    return 0;
+}
+
 // --profile: where a training step's time goes, layer by layer, as a table.
 static int profile(const char *path, int batch, int threads, double seconds) {
     char err[EMO_ERRLEN];
@@ -224,6 +293,9 @@ static void usage(FILE *to) {
             "  --rounds N      alternate ours and PyTorch N times, report the best (default 3)\n"
             "  --no-torch      skip the PyTorch comparison\n"
             "  --profile       instead: a table of each layer's forward and backward time\n"
+            "  --ensemble LIST instead: milliseconds per face through each member of an\n"
+            "                  ensemble list (or .weights file) and the whole ensemble, 1 thread\n"
+            "  --tta N         with --ensemble: test-time augmentation 0, 1 or 2 (default 0)\n"
             "  -h, --help      this text\n");
 }
 
@@ -240,7 +312,8 @@ static int parse_int(const char *flag, const char *v, int lo, int hi, int *out) 
 }
 
 int main(int argc, char **argv) {
-    int threads = 2, batch = 64, torch = 1, nfiles = 0, rounds = 3, prof = 0;
+    int threads = 2, batch = 64, torch = 1, nfiles = 0, rounds = 3, prof = 0, tta = 0;
+    const char *ens = NULL;
     double seconds = 4;
     const char **files = calloc((size_t)argc + 8, sizeof *files);
     if (!files) return 1;
@@ -259,6 +332,14 @@ int main(int argc, char **argv) {
             seconds = s;
         } else if (!strcmp(a, "--rounds")) {
             if (parse_int(a, i + 1 < argc ? argv[++i] : NULL, 1, 100, &rounds)) return 2;
+        } else if (!strcmp(a, "--ensemble")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "emocam-bench: --ensemble wants a list file\n");
+                return 2;
+            }
+            ens = argv[++i];
+        } else if (!strcmp(a, "--tta")) {
+            if (parse_int(a, i + 1 < argc ? argv[++i] : NULL, 0, 2, &tta)) return 2;
         } else if (!strcmp(a, "--profile")) {
             prof = 1;
         } else if (!strcmp(a, "--no-torch")) {
@@ -269,6 +350,10 @@ int main(int argc, char **argv) {
         } else {
             files[nfiles++] = a;
         }
+    }
+    if (ens) {
+        free(files);
+        return bench_ensemble(ens, tta) ? 1 : 0;
     }
     static const char *DEFAULTS[] = {"simple_cnn_v1", "deep_cnn_v1", "cbam_cnn", "resnet"};
     char paths[4][1024];
