@@ -773,10 +773,12 @@ static int run_training(TrainConfig *cfg, const char *run, int resume, int stop_
             write_logs(run, hist, st.epoch, err, sizeof err))
             goto done;
         if (tty) fprintf(stderr, "\r\033[K");
-        printf("epoch %3d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f%s  PublicTest %.4f  "
-               "lr %.3g  %.1f s  %.0f img/s\n",
-               epoch + 1, cfg->epochs, h[1], h[2], vl, va, improved ? " *" : "  ", pa, o.lr, secs,
-               h[7]);
+        char pubtxt[32] = "";   // only where the data holds PublicTest faces
+        if (npub > 0) snprintf(pubtxt, sizeof pubtxt, "  PublicTest %.4f", pa);
+        printf("epoch %3d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f%s%s  lr %.3g  "
+               "%.1f s  %.0f img/s\n",
+               epoch + 1, cfg->epochs, h[1], h[2], vl, va, improved ? " *" : "  ", pubtxt, o.lr,
+               secs, h[7]);
         fflush(stdout);
         if (cfg->early_stop > 0 && st.bad_epochs >= cfg->early_stop) {
             printf("early stop: no better validation accuracy for %d epochs\n", cfg->early_stop);
