@@ -187,27 +187,34 @@ int recognizer_reset(Recognizer *r) {
     return r->trk ? 0 : -1;
 }
 
-int recognizer_run(Recognizer *r, const Image *frame, const Track **tracks, double *ms) {
+int recognizer_detect(Recognizer *r, const Image *frame, Box *boxes, uint8_t *faces, double *ms) {
     double t0 = app_now();
-    int n = detector_find(r->det, frame, r->boxes, APP_MAX_FACES);
+    int n = detector_find(r->det, frame, boxes, APP_MAX_FACES);
     if (n < 0) return -1;
     double t1 = app_now();
     // a box that misses the frame (cannot happen for clipped boxes) is dropped
     int k = 0;
     for (int i = 0; i < n; i++)
-        if (face_crop48(frame, r->boxes[i], r->margin, r->faces + (size_t)k * ENS_FACE * ENS_FACE) == 0)
-            r->boxes[k++] = r->boxes[i];
-    n = k;
-    double t2 = app_now();
-    if (n > 0 && ensemble_predict(r->ens, r->faces, n, r->probs, r->tta) != 0) return -1;
-    double t3 = app_now();
-    int m = tracker_update(r->trk, r->boxes, r->probs, n, tracks);
+        if (face_crop48(frame, boxes[i], r->margin, faces + (size_t)k * ENS_FACE * ENS_FACE) == 0)
+            boxes[k++] = boxes[i];
     if (ms) {
         ms[ST_DETECT] = 1e3 * (t1 - t0);
-        ms[ST_CROP] = 1e3 * (t2 - t1);
-        ms[ST_CLASSIFY] = 1e3 * (t3 - t2);
+        ms[ST_CROP] = 1e3 * (app_now() - t1);
     }
-    return m;
+    return k;
+}
+
+int recognizer_classify(Recognizer *r, const Box *boxes, const uint8_t *faces, int n,
+                        const Track **tracks, double *ms) {
+    double t0 = app_now();
+    if (n > 0 && ensemble_predict(r->ens, faces, n, r->probs, r->tta) != 0) return -1;
+    if (ms) ms[ST_CLASSIFY] = 1e3 * (app_now() - t0);
+    return tracker_update(r->trk, boxes, r->probs, n, tracks);
+}
+
+int recognizer_run(Recognizer *r, const Image *frame, const Track **tracks, double *ms) {
+    int n = recognizer_detect(r, frame, r->boxes, r->faces, ms);
+    return n < 0 ? -1 : recognizer_classify(r, r->boxes, r->faces, n, tracks, ms);
 }
 
 void recognizer_close(Recognizer *r) {

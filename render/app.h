@@ -73,6 +73,13 @@ int recognizer_open(Recognizer *r, const AppOptions *o, char *err, size_t errlen
 // call), or -1 (out of memory). ms, when given, receives the detect, crop and classify times
 // at ms[ST_DETECT], ms[ST_CROP] and ms[ST_CLASSIFY].
 int recognizer_run(Recognizer *r, const Image *frame, const Track **tracks, double *ms);
+// The two halves of recognizer_run, for callers that overlap them on two threads (the live
+// loop): detect and crop into the caller's boxes and faces (APP_MAX_FACES x 48 x 48; only
+// the detector is used), returning the number of faces or -1; then classify those faces and
+// update the tracks (only the ensemble and the tracker are used).
+int recognizer_detect(Recognizer *r, const Image *frame, Box *boxes, uint8_t *faces, double *ms);
+int recognizer_classify(Recognizer *r, const Box *boxes, const uint8_t *faces, int n,
+                        const Track **tracks, double *ms);
 // Start the ids over (a new, unrelated image).
 int recognizer_reset(Recognizer *r);
 void recognizer_close(Recognizer *r);

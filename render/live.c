@@ -1,7 +1,15 @@
 // live.c: emocam with no command: frames from a camera (or a file played in real time) are
 // recognized and shown in a window as they come; the source drops the frames the loop is too
 // slow for, and the overlay counts them.
+//
+// Two threads share the work, as the stages of a camera pipeline: a reader thread takes each
+// frame from the source, then detects and crops its faces; the main thread classifies them,
+// tracks, draws, shows the window and answers the keys. Two slots pass frames between them,
+// so reading and detecting the next frame overlaps classifying and showing this one. When the
+// main thread falls behind, the slots fill, the reader stops reading, and the source drops
+// frames as a camera would.
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +58,102 @@ typedef struct {
     const char *snap_dir;
     long snap_after, quit_after;
 } LiveOptions;
+
+enum { NSLOTS = 4 };   // as many as the camera's V4L2 buffers (capture/source.c)
+
+typedef struct {
+    Image img;                  // the frame
+    int n;                      // its faces
+    Box boxes[APP_MAX_FACES];
+    uint8_t *faces;             // (APP_MAX_FACES, 48, 48) crops
+    double ms[NSTAGES];         // decode, detect, crop
+    long dropped;               // frames the source had dropped by then, over all loops
+} Slot;
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    Slot slot[NSLOTS];
+    int head, count;            // the oldest full slot, and how many are full (under mu)
+    int stop;                   // main -> reader: stop reading (under mu)
+    int done, failed;           // reader -> main: no more frames; an error, in err (under mu)
+    char err[EMO_ERRLEN];
+    // the reader's own
+    Source *src;                // opened by main before the thread starts, closed after
+    const LiveOptions *lo;
+    Recognizer *rec;            // only its detector
+    long frames, dropped_before;
+} Reader;
+
+static void reader_finish(Reader *rd, const char *err) {
+    pthread_mutex_lock(&rd->mu);
+    rd->done = 1;
+    if (err) {
+        rd->failed = 1;
+        snprintf(rd->err, sizeof rd->err, "%s", err);
+    }
+    pthread_cond_broadcast(&rd->cv);
+    pthread_mutex_unlock(&rd->mu);
+}
+
+static void *reader_main(void *arg) {
+    Reader *rd = arg;
+    char err[EMO_ERRLEN];
+    for (;;) {
+        pthread_mutex_lock(&rd->mu);
+        while (!rd->stop && rd->count == NSLOTS) pthread_cond_wait(&rd->cv, &rd->mu);
+        int stop = rd->stop, k = (rd->head + rd->count) % NSLOTS;
+        pthread_mutex_unlock(&rd->mu);
+        if (stop) return NULL;
+        Slot *s = &rd->slot[k];
+        double t0 = app_now();
+        Frame f;
+        int rc = source_read(rd->src, &f, err, sizeof err);
+        if (rc == 0 && rd->lo->loop && rd->frames > 0) {   // start the file over
+            rd->dropped_before += source_dropped(rd->src);
+            source_close(rd->src);
+            if ((rd->src = source_open(&rd->lo->sc, err, sizeof err))) continue;
+            rc = -1;
+        }
+        if (rc <= 0) {
+            reader_finish(rd, rc < 0 ? err : NULL);
+            return NULL;
+        }
+        if (!(s->img.px && s->img.w == f.image->w && s->img.h == f.image->h)) {
+            image_free(&s->img);
+            if (image_new(&s->img, f.image->w, f.image->h, 3)) {
+                snprintf(err, sizeof err, "%s: out of memory for a %dx%d frame", rd->lo->sc.path,
+                         f.image->w, f.image->h);
+                reader_finish(rd, err);
+                return NULL;
+            }
+        }
+        cv_paste(&s->img, f.image, 0, 0);
+        s->ms[ST_DECODE] = 1e3 * (app_now() - t0);
+        if ((s->n = recognizer_detect(rd->rec, &s->img, s->boxes, s->faces, s->ms)) < 0) {
+            snprintf(err, sizeof err, "%s: out of memory detecting the faces of frame %ld",
+                     rd->lo->sc.path, f.index);
+            reader_finish(rd, err);
+            return NULL;
+        }
+        s->dropped = rd->dropped_before + source_dropped(rd->src);
+        rd->frames++;
+        pthread_mutex_lock(&rd->mu);
+        rd->count++;
+        pthread_cond_broadcast(&rd->cv);
+        pthread_mutex_unlock(&rd->mu);
+    }
+}
+
+// Ask the reader to stop and wait for it (th NULL: it is not running).
+static void reader_stop(Reader *rd, pthread_t *th) {
+    if (!th) return;
+    pthread_mutex_lock(&rd->mu);
+    rd->stop = 1;
+    pthread_cond_broadcast(&rd->cv);
+    pthread_mutex_unlock(&rd->mu);
+    pthread_join(*th, NULL);
+}
 
 // DIR/emocam-YYYYmmdd-HHMMSS-N.png
 static char *snapshot_path(const char *dir, int n) {
@@ -161,20 +265,30 @@ int live_main(int argc, char **argv) {
 
     char err[EMO_ERRLEN];
     status = 1;
-    Source *src = NULL;
+    Reader rd = {.lo = &lo, .rec = NULL};
+    int reader_on = 0;
+    pthread_t reader;
     Recognizer rec = {0};
     Overlay *ov = NULL;
     Window *win = NULL;
     Image shown = {0}, panel = {0};
     const char *what = lo.sc.path;
-    if (!(src = source_open(&lo.sc, err, sizeof err))) goto fail;
+    pthread_mutex_init(&rd.mu, NULL);
+    pthread_cond_init(&rd.cv, NULL);
+    rd.rec = &rec;
+    if (!(rd.src = source_open(&lo.sc, err, sizeof err))) goto fail;
     if (recognizer_open(&rec, &lo.ao, err, sizeof err)) goto fail;
+    for (int k = 0; k < NSLOTS; k++)
+        if (!(rd.slot[k].faces = malloc((size_t)APP_MAX_FACES * ENS_FACE * ENS_FACE))) {
+            snprintf(err, sizeof err, "out of memory");
+            goto fail;
+        }
     OverlayConfig oc = overlay_defaults();
     oc.bars = lo.ao.bars;
     oc.stats = lo.stats;
     if (!(ov = overlay_new(&oc, err, sizeof err))) goto fail;
     int w, h;
-    source_size(src, &w, &h);
+    source_size(rd.src, &w, &h);
     char title[256];
     snprintf(title, sizeof title, "emocam: %s", what);
     if (!(win = window_open(title, w, h, err, sizeof err))) goto fail;
@@ -183,9 +297,14 @@ int live_main(int argc, char **argv) {
     for (int k = 0; k < NSTAGES; k++) ost.stage[k] = STAGE_NAMES[k];
     ost.stage[ST_OUTPUT] = "show";
     double ms[NSTAGES] = {0}, t_prev = 0;
-    long frames = 0, dropped_before = 0;   // dropped in earlier loops of the file
+    long frames = 0;
     int paused = 0, help = 0, snaps = 0, quit = 0, snap_pending = 0, have = 0;
     volatile sig_atomic_t *stop = app_catch_signals();
+    if (pthread_create(&reader, NULL, reader_main, &rd) != 0) {
+        snprintf(err, sizeof err, "cannot start the reader thread");
+        goto fail;
+    }
+    reader_on = 1;
     while (!quit && !*stop) {
         WindowEvent ev;
         while ((ev = window_poll(win)) != WIN_NONE) {
@@ -200,37 +319,48 @@ int live_main(int argc, char **argv) {
         }
         if (quit) break;
         if (!paused || !have) {
-            double t0 = app_now();
-            Frame f;
-            int rc = source_read(src, &f, err, sizeof err);
-            if (rc < 0) goto fail;
-            if (rc == 0) {
-                if (!lo.loop || frames == 0) {
-                    fprintf(stderr, "emocam: %s: end of the video\n", what);
-                    break;
-                }
-                dropped_before += source_dropped(src);
-                source_close(src);
-                if (!(src = source_open(&lo.sc, err, sizeof err))) goto fail;
-                continue;
+            // the oldest frame the reader has ready, waiting at most 15 ms for one so that the
+            // window keeps answering
+            pthread_mutex_lock(&rd.mu);
+            if (rd.count == 0 && !rd.done) {
+                struct timespec until;
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_nsec += 15 * 1000 * 1000;
+                if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+                pthread_cond_timedwait(&rd.cv, &rd.mu, &until);
             }
-            if (!(shown.px && shown.w == f.image->w && shown.h == f.image->h)) {
+            int ready = rd.count > 0, ended = rd.done && rd.count == 0, failed = rd.failed;
+            if (failed) snprintf(err, sizeof err, "%s", rd.err);
+            pthread_mutex_unlock(&rd.mu);
+            if (ended && failed) goto fail;
+            if (ended) {
+                fprintf(stderr, "emocam: %s: end of the video\n", what);
+                break;
+            }
+            if (!ready) continue;
+            Slot *sl = &rd.slot[rd.head];   // head moves only here
+            if (!(shown.px && shown.w == sl->img.w && shown.h == sl->img.h)) {
                 image_free(&shown);
-                if (image_new(&shown, f.image->w, f.image->h, 3)) {
-                    snprintf(err, sizeof err, "%s: out of memory for a %dx%d frame", what, f.image->w, f.image->h);
+                if (image_new(&shown, sl->img.w, sl->img.h, 3)) {
+                    snprintf(err, sizeof err, "%s: out of memory for a %dx%d frame", what, sl->img.w, sl->img.h);
                     goto fail;
                 }
             }
-            cv_paste(&shown, f.image, 0, 0);
-            ms[ST_DECODE] = 1e3 * (app_now() - t0);
+            cv_paste(&shown, &sl->img, 0, 0);
+            for (int k = ST_DECODE; k <= ST_CROP; k++) ms[k] = sl->ms[k];
+            ost.dropped = sl->dropped;
             const Track *tracks;
-            int n = recognizer_run(&rec, &shown, &tracks, ms);
+            int n = recognizer_classify(&rec, sl->boxes, sl->faces, sl->n, &tracks, ms);
+            pthread_mutex_lock(&rd.mu);   // the slot goes back to the reader
+            rd.head = (rd.head + 1) % NSLOTS;
+            rd.count--;
+            pthread_cond_broadcast(&rd.cv);
+            pthread_mutex_unlock(&rd.mu);
             if (n < 0) {
-                snprintf(err, sizeof err, "%s: out of memory recognizing frame %ld", what, f.index);
+                snprintf(err, sizeof err, "%s: out of memory recognizing frame %ld", what, frames);
                 goto fail;
             }
             double t1 = app_now();
-            ost.dropped = dropped_before + source_dropped(src);
             overlay_draw(ov, &shown, tracks, n, &ost);
             ms[ST_DRAW] = 1e3 * (app_now() - t1);
             have = 1;
@@ -283,17 +413,26 @@ int live_main(int argc, char **argv) {
             free(path);
         }
     }
-    fprintf(stderr, "emocam: %ld frames shown, %ld dropped\n", frames, dropped_before + source_dropped(src));
+    reader_stop(&rd, reader_on ? &reader : NULL);
+    reader_on = 0;
+    fprintf(stderr, "emocam: %ld frames shown, %ld dropped\n", frames, rd.dropped_before + source_dropped(rd.src));
     status = 0;
     goto done;
 fail:
     fprintf(stderr, "emocam: %s\n", err);
 done:
+    reader_stop(&rd, reader_on ? &reader : NULL);
+    for (int k = 0; k < NSLOTS; k++) {
+        image_free(&rd.slot[k].img);
+        free(rd.slot[k].faces);
+    }
+    pthread_mutex_destroy(&rd.mu);
+    pthread_cond_destroy(&rd.cv);
     window_close(win);
     image_free(&shown);
     image_free(&panel);
     overlay_free(ov);
     recognizer_close(&rec);
-    source_close(src);
+    source_close(rd.src);
     return status;
 }
