@@ -62,6 +62,32 @@ typedef struct {
     double train_img_s, infer_ms;
 } Figures;
 
+// Median milliseconds of fn over `runs` calls after 20 warm-up calls.
+static double median_ms(void (*fn)(void *), void *arg, int runs) {
+    double *ms = malloc(sizeof(double) * (size_t)runs);
+    if (!ms) return -1;
+    for (int r = 0; r < 20; r++) fn(arg);
+    for (int r = 0; r < runs; r++) {
+        double t = now();
+        fn(arg);
+        ms[r] = (now() - t) * 1e3;
+    }
+    qsort(ms, (size_t)runs, sizeof ms[0], cmp_double);
+    double m = ms[runs / 2];
+    free(ms);
+    return m;
+}
+
+typedef struct {
+    Net *net;
+    const real *x;
+} Forward;
+
+static void one_forward(void *arg) {
+    Forward *f = arg;
+    net_forward(f->net, f->x, 1, 0, NULL);
+}
+
 static int bench_ours(const char *path, int batch, int threads, double seconds, Figures *f,
                       Net **out_net) {
     char err[EMO_ERRLEN];
@@ -110,37 +136,12 @@ static int bench_ours(const char *path, int batch, int threads, double seconds, 
         fprintf(stderr, "emocam-bench: %s\n", err);
         return -1;
     }
-    enum { RUNS = 300 };
-    double ms[RUNS];
-    for (int r = 0; r < 20; r++) net_forward(net, x, 1, 0, NULL);
-    for (int r = 0; r < RUNS; r++) {
-        double t = now();
-        net_forward(net, x, 1, 0, NULL);
-        ms[r] = (now() - t) * 1e3;
-    }
-    qsort(ms, RUNS, sizeof ms[0], cmp_double);
-    f->infer_ms = ms[RUNS / 2];
+    f->infer_ms = median_ms(one_forward, &(Forward){net, x}, 300);
     free(x);
     free(dl);
     free(y);
     *out_net = net;
     return 0;
-}
-
-// Median milliseconds of fn over `runs` calls after 20 warm-up calls.
-static double median_ms(void (*fn)(void *), void *arg, int runs) {
-    double *ms = malloc(sizeof(double) * (size_t)runs);
-    if (!ms) return -1;
-    for (int r = 0; r < 20; r++) fn(arg);
-    for (int r = 0; r < runs; r++) {
-        double t = now();
-        fn(arg);
-        ms[r] = (now() - t) * 1e3;
-    }
-    qsort(ms, (size_t)runs, sizeof ms[0], cmp_double);
-    double m = ms[runs / 2];
-    free(ms);
-    return m;
 }
 
 typedef struct {
