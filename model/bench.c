@@ -322,32 +322,33 @@ int main(int argc, char **argv) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
+            free(files);
             return 0;
         } else if (!strcmp(a, "--threads")) {
-            if (parse_int(a, i + 1 < argc ? argv[++i] : NULL, 1, 256, &threads)) return 2;
+            if (parse_int(a, i + 1 < argc ? argv[++i] : NULL, 1, 256, &threads)) goto usage_error;
         } else if (!strcmp(a, "--batch")) {
-            if (parse_int(a, i + 1 < argc ? argv[++i] : NULL, 1, 4096, &batch)) return 2;
+            if (parse_int(a, i + 1 < argc ? argv[++i] : NULL, 1, 4096, &batch)) goto usage_error;
         } else if (!strcmp(a, "--seconds")) {
             int s;
-            if (parse_int(a, i + 1 < argc ? argv[++i] : NULL, 1, 3600, &s)) return 2;
+            if (parse_int(a, i + 1 < argc ? argv[++i] : NULL, 1, 3600, &s)) goto usage_error;
             seconds = s;
         } else if (!strcmp(a, "--rounds")) {
-            if (parse_int(a, i + 1 < argc ? argv[++i] : NULL, 1, 100, &rounds)) return 2;
+            if (parse_int(a, i + 1 < argc ? argv[++i] : NULL, 1, 100, &rounds)) goto usage_error;
         } else if (!strcmp(a, "--ensemble")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "emocam-bench: --ensemble wants a list file\n");
-                return 2;
+                goto usage_error;
             }
             ens = argv[++i];
         } else if (!strcmp(a, "--tta")) {
-            if (parse_int(a, i + 1 < argc ? argv[++i] : NULL, 0, 2, &tta)) return 2;
+            if (parse_int(a, i + 1 < argc ? argv[++i] : NULL, 0, 2, &tta)) goto usage_error;
         } else if (!strcmp(a, "--profile")) {
             prof = 1;
         } else if (!strcmp(a, "--no-torch")) {
             torch = 0;
         } else if (a[0] == '-') {
             fprintf(stderr, "emocam-bench: unknown option %s (see --help)\n", a);
-            return 2;
+            goto usage_error;
         } else {
             files[nfiles++] = a;
         }
@@ -426,4 +427,7 @@ int main(int argc, char **argv) {
     }
     free(files);
     return rc;
+usage_error:
+    free(files);
+    return 2;
 }

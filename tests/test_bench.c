@@ -106,5 +106,9 @@ int main(void) {
                  "/nonexistent/list.txt");
     expect_error("profile missing arch", ARGS("--profile", "/nonexistent/y.arch"), 1,
                  "/nonexistent/y.arch");
+    free(ARCH);
+    free(LIST);
+    free((char *)OUT);
+    free((char *)ERR);
     return test_result("test_bench");
 }
