@@ -88,15 +88,23 @@ static void one_forward(void *arg) {
     net_forward(f->net, f->x, 1, 0, NULL);
 }
 
-static int bench_ours(const char *path, int batch, int threads, double seconds, Figures *f,
-                      Net **out_net) {
+// The network of an architecture file, reserved for training batches; NULL (reported) on error.
+static Net *load_for_training(const char *path, int batch) {
     char err[EMO_ERRLEN];
     Net *net = net_parse_file(path, err, sizeof err);
     if (!net || net_reserve(net, batch, 1, err, sizeof err)) {
         fprintf(stderr, "emocam-bench: %s\n", err);
         net_free(net);
-        return -1;
+        return NULL;
     }
+    return net;
+}
+
+static int bench_ours(const char *path, int batch, int threads, double seconds, Figures *f,
+                      Net **out_net) {
+    char err[EMO_ERRLEN];
+    Net *net = load_for_training(path, batch);
+    if (!net) return -1;
     long in = shape_size(net->in), k = shape_size(net->out);
     real *x = malloc(sizeof(real) * batch * in), *dl = malloc(sizeof(real) * batch * k);
     int *y = malloc(sizeof(int) * batch);
@@ -198,13 +206,8 @@ static int bench_ensemble(const char *path, int tta) {
 
 // --profile: where a training step's time goes, layer by layer, as a table.
 static int profile(const char *path, int batch, int threads, double seconds) {
-    char err[EMO_ERRLEN];
-    Net *net = net_parse_file(path, err, sizeof err);
-    if (!net || net_reserve(net, batch, 1, err, sizeof err)) {
-        fprintf(stderr, "emocam-bench: %s\n", err);
-        net_free(net);
-        return -1;
-    }
+    Net *net = load_for_training(path, batch);
+    if (!net) return -1;
     long in = shape_size(net->in), k = shape_size(net->out);
     int nl = net_nlayers(net);
     real *x = malloc(sizeof(real) * batch * in), *dl = malloc(sizeof(real) * batch * k);
