@@ -41,6 +41,12 @@ struct Source {
     // video, realtime
     CvCapture *cap;
     double t0;            // realtime: the monotonic time at which the file's time 0 plays
+    // realtime: a camera's driver queue. Frame j is due at start + j / fps; a due frame takes a
+    // free buffer, or is dropped when all CAMERA_BUFFERS hold frames the reader has not taken.
+    double start;         // monotonic time of the first read (frame 0 due)
+    long cap_next;        // the next frame to become due
+    long queue[CAMERA_BUFFERS];   // frames captured, not yet read, oldest first
+    int qhead, qlen;
     // images
     char **files;         // (nfiles) owned
     int nfiles;
@@ -99,25 +105,47 @@ static int video_open(Source *s, char *err, size_t errlen) {
     return 0;
 }
 
+// Realtime: simulate the driver up to now: every frame due by now goes into a free buffer or
+// is dropped. Only reads free buffers, so doing this at each read is exact.
+static void realtime_capture(Source *s, double now) {
+    while ((s->frames < 0 || s->cap_next < s->frames) && s->start + s->cap_next / s->fps <= now) {
+        if (s->qlen < CAMERA_BUFFERS)
+            s->queue[(s->qhead + s->qlen++) % CAMERA_BUFFERS] = s->cap_next;
+        else
+            s->dropped++;
+        s->cap_next++;
+    }
+}
+
 static int video_read(Source *s, Frame *f, char *err, size_t errlen) {
     double t;
     if (s->pending) {
         s->pending = 0;
         t = s->pending_t;
-        if (s->kind == SOURCE_REALTIME) s->t0 = now_s() - t;   // the clock starts with the first read
-    } else {
-        if (!cv_capture_grab(s->cap, &t)) return 0;
-        if (s->kind == SOURCE_REALTIME) {
-            // A camera shows each frame for one period. A frame whose period has ended by now is
-            // skipped without being converted; the next one is due at its time stamp.
-            double period = 1.0 / s->fps;
-            while (t + period <= now_s() - s->t0) {
-                s->dropped++;
-                s->index++;
-                if (!cv_capture_grab(s->cap, &t)) return 0;
-            }
-            if (t > now_s() - s->t0) sleep_until(s->t0 + t);
+        if (s->kind == SOURCE_REALTIME) {   // the clock starts with the first read
+            s->t0 = now_s() - t;
+            s->start = now_s();
+            s->cap_next = 1;
         }
+    } else {
+        if (s->kind == SOURCE_REALTIME) {
+            // The oldest captured frame, waiting for the next one to be due when none is.
+            // Past the container's frame count (when it undercounts) frames come as read.
+            realtime_capture(s, now_s());
+            long want = s->index;
+            if (!s->qlen && (s->frames < 0 || s->cap_next < s->frames)) {
+                sleep_until(s->start + s->cap_next / s->fps);
+                realtime_capture(s, s->start + s->cap_next / s->fps);
+            }
+            if (s->qlen) {
+                want = s->queue[s->qhead];
+                s->qhead = (s->qhead + 1) % CAMERA_BUFFERS;
+                s->qlen--;
+            }
+            for (; s->index < want; s->index++)   // dropped frames: skipped, not converted
+                if (!cv_capture_grab(s->cap, &t)) return 0;
+        }
+        if (!cv_capture_grab(s->cap, &t)) return 0;
         if (cv_capture_retrieve(s->cap, &s->frame, err, errlen)) return -1;
     }
     f->image = &s->frame;

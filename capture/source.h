@@ -2,8 +2,9 @@
 //
 //   camera    a V4L2 device through libv4l2 (every pixel format converts to BGR)
 //   video     a video file through OpenCV, as fast as it is read
-//   realtime  a video file played at its own frame rate, dropping frames when the reader
-//             falls behind, as a camera does (for live use and tests without a camera)
+//   realtime  a video file played at its own frame rate, as a camera delivers it (for live
+//             use and tests without a camera): frames wait in a driver-like queue of 4, and
+//             are dropped only when the reader falls so far behind that the queue is full
 //   images    one image file, several, or a folder of them, through OpenCV
 //
 // Frames are BGR Images (capture/cv.h). A source owns the frame it returns; it stays valid
@@ -39,8 +40,10 @@ typedef struct Source Source;
 // first frame or image is decoded now and is the first one read).
 Source *source_open(const SourceConfig *cfg, char *err, size_t errlen);
 // 1: a frame; 0: the end; -1: an error (err says why, naming the file).
-// Realtime: the first read starts the clock; a read waits until the next frame is due, and
-// skips (without converting) frames whose display period has ended before it was called.
+// Realtime: the first read starts the clock; frame j is due j / fps later. A due frame takes
+// one of 4 buffers, as a V4L2 camera's driver queue does, or is dropped (skipped without
+// converting) when all 4 hold frames not yet read. A read returns the oldest queued frame,
+// waiting until the next one is due when the queue is empty.
 int source_read(Source *s, Frame *f, char *err, size_t errlen);
 double source_fps(const Source *s);     // the source's nominal frame rate (0 if unknown)
 long source_frames(const Source *s);    // frames in a file, images in the list (-1 if unknown)

@@ -148,6 +148,9 @@ int residual_seqs(Layer *l, Seq **main, Seq **shortcut);
 // Folding a batchnorm into the layer before it: the bn's per-channel scale and shift.
 int bn_affine(Layer *bn, real *scale, real *shift);   // 0 if l is a batchnorm
 int conv_fold(Layer *l, const real *scale, const real *shift);      // 0 on success
+// The weights will not change again (a folded, inference-only network): keep them laid out
+// by tap for the shifted-GEMM path. 0, or -1 when l is no conv or memory runs out.
+int conv_freeze(Layer *l);
 int linear_fold(Layer *l, const real *scale, const real *shift);
 
 // The im2col convolution's pieces, shared with tests that compare against a naive loop.

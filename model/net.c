@@ -249,8 +249,22 @@ static int fold_seq(Seq *s) {
     return 0;
 }
 
+// Freeze every conv of a chain (and of its blocks) once its weights are final.
+static void freeze_seq(Seq *s) {
+    for (int i = 0; i < s->n; i++) {
+        Seq *m, *sc;
+        if (residual_seqs(s->L[i], &m, &sc) == 0) {
+            freeze_seq(m);
+            freeze_seq(sc);
+        } else {
+            conv_freeze(s->L[i]);   // not a conv, or out of memory: it lays them out per call
+        }
+    }
+}
+
 void net_fold_bn(Net *net) {
     fold_seq(net->seq);
+    freeze_seq(net->seq);
     net->folded = 1;
     if (net->nmax) {
         char err[EMO_ERRLEN];

@@ -4,7 +4,7 @@
 //
 // Two threads share the work, as the stages of a camera pipeline: a reader thread takes each
 // frame from the source, then detects and crops its faces; the main thread classifies them,
-// tracks, draws, shows the window and answers the keys. Two slots pass frames between them,
+// tracks, draws, shows the window and answers the keys. Four slots pass frames between them,
 // so reading and detecting the next frame overlaps classifying and showing this one. When the
 // main thread falls behind, the slots fill, the reader stops reading, and the source drops
 // frames as a camera would.

@@ -1,6 +1,7 @@
-// test_conv_naive.c: the im2col + sgemm convolution against a direct seven-loop convolution,
-// computed in double: forward, input gradient, weight and bias gradients, over a grid of batch
-// sizes (1 takes its own path), strides, pads, kernels, groups and non-square inputs. Also
+// test_conv_naive.c: the im2col + sgemm convolution, and the shifted-GEMM forward, against a
+// direct seven-loop convolution, computed in double: forward, input gradient, weight and bias
+// gradients, over a grid of batch sizes (1 takes its own path), strides, pads, kernels,
+// groups and non-square inputs. Also
 // the exported im2col_batch / col2im_batch against their definitions.
 //
 // The engine cuts a batch into chunks of ceil(256 / (oh*ow)) images, lowered by one thread each
@@ -209,6 +210,12 @@ static void check_conv(const Geo *g0, Rng *rng) {
     y = net_forward(net, x, g.n, 0, NULL);
     CHECK(y != NULL, "%s: eval forward failed", geo);
     if (y) compare("y(eval)", geo, y, r.y, r.ys, ny, &worst);
+    // frozen for inference (net_fold_bn with no batchnorm to fold): the weights by tap are
+    // kept by the layer instead of laid out at each call; the same output
+    net_fold_bn(net);
+    y = net_forward(net, x, g.n, 0, NULL);
+    CHECK(y != NULL, "%s: frozen forward failed", geo);
+    if (y) compare("y(frozen)", geo, y, r.y, r.ys, ny, &worst);
     if (worst > worst_all) worst_all = worst;
     nets_checked++;
 done:
@@ -316,6 +323,15 @@ int main(void) {
         {6, 2, 16, 16, 4, 3, 1, 1, 1, 1, 1, 6, 1, 2, 0, 0},
         {6, 2, 16, 16, 4, 3, 1, 1, 1, 1, 1, 6, 2, 1, 0, 0},
         {6, 2, 16, 16, 4, 3, 1, 1, 1, 1, 1, 6, 1, 3, 0, 0},
+        // stride 1, >= 16 channels, >= 400 output pixels: the shifted-GEMM forward (no
+        // im2col), with pads 0..2, 3x3 and 5x5, non-square, a batch of several images on
+        // several threads, and a thread count that changes after reserving
+        {3, 16, 20, 22, 8, 3, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},
+        {2, 16, 21, 20, 5, 5, 1, 2, 1, 0, 0, 0, 0, 0, 0, 0},
+        {2, 17, 24, 23, 6, 3, 1, 0, 1, 1, 0, 0, 0, 0, 0, 0},
+        {1, 16, 24, 26, 7, 5, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},
+        {5, 16, 20, 20, 4, 3, 1, 1, 1, 1, 1, 6, 1, 2, 0, 0},
+        {4, 20, 20, 21, 3, 3, 1, 1, 1, 0, 1, 4, 2, 1, 0, 0},
     };
     int nchunked = (int)(sizeof chunked / sizeof chunked[0]);
     for (int i = 0; i < nchunked; i++) check_conv(&chunked[i], &rng);
