@@ -40,7 +40,6 @@ struct Source {
     double pending_t;
     // video, realtime
     CvCapture *cap;
-    double t0;            // realtime: the monotonic time at which the file's time 0 plays
     // realtime: a camera's driver queue. Frame j is due at start + j / fps; a due frame takes a
     // free buffer, or is dropped when all CAMERA_BUFFERS hold frames the reader has not taken.
     double start;         // monotonic time of the first read (frame 0 due)
@@ -123,7 +122,6 @@ static int video_read(Source *s, Frame *f, char *err, size_t errlen) {
         s->pending = 0;
         t = s->pending_t;
         if (s->kind == SOURCE_REALTIME) {   // the clock starts with the first read
-            s->t0 = now_s() - t;
             s->start = now_s();
             s->cap_next = 1;
         }
