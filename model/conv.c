@@ -89,6 +89,14 @@ void col2im_batch(const real *col, int n, int c, int h, int w, int k, int stride
 // GEMM's N = images * oh * ow is at least CHUNK_N.
 enum { CHUNK_N = 256 };
 
+// d[p] = s[p] + b for n pixels, clamped at 0 when a ReLU is fused.
+static void bias_relu(real *restrict d, const real *s, size_t n, real b, int relu) {
+    if (relu)
+        for (size_t p = 0; p < n; p++) d[p] = s[p] + b > 0 ? s[p] + b : 0;
+    else
+        for (size_t p = 0; p < n; p++) d[p] = s[p] + b;
+}
+
 // Shifted GEMMs: a stride-1 convolution without im2col. The input plane is copied into a
 // zero-padded plane of width Wp = w + 2*pad; output pixel (oy, ox) at index oy*Wp + ox reads
 // tap (ky, kx) at index + ky*Wp + kx, so for each tap the whole padded input is one matrix
@@ -109,6 +117,11 @@ static size_t conv_ws_shift(const Layer *l) {   // per thread: padded input, pad
     const Conv *cv = (const Conv *)l;
     size_t wp = (size_t)l->in.w + 2 * cv->pad, hp = (size_t)l->in.h + 2 * cv->pad;
     return (size_t)l->in.c * hp * wp + (size_t)cv->k + (size_t)l->out.c * l->out.h * wp;
+}
+
+static size_t conv_ntaps(const Layer *l) {   // reals in the weights laid out by tap
+    const Conv *cv = (const Conv *)l;
+    return (size_t)l->out.c * l->in.c * cv->k * cv->k;
 }
 
 // (out_c, in_c, k, k) -> (k*k, out_c, in_c)
@@ -139,12 +152,8 @@ static void conv_forward_shift(Layer *l, const real *taps, const real *x, real *
     for (int o = 0; o < oc; o++) {
         real bo = cv->b ? cv->b[o] : 0;
         for (int r = 0; r < oh; r++) {
-            const real *s = yp + (size_t)o * npix + (size_t)r * wp;
-            real *d = y + ((size_t)o * oh + r) * ow;
-            if (l->relu)
-                for (int p = 0; p < ow; p++) d[p] = s[p] + bo > 0 ? s[p] + bo : 0;
-            else
-                for (int p = 0; p < ow; p++) d[p] = s[p] + bo;
+            bias_relu(y + ((size_t)o * oh + r) * ow, yp + (size_t)o * npix + (size_t)r * wp,
+                      (size_t)ow, bo, l->relu);
         }
     }
 }
@@ -214,10 +223,7 @@ static void conv_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {
                     real *d = y + ((size_t)(i0 + i) * oc + o) * hw;
                     const real *s = m == 1 ? d : yb + (size_t)o * nhw + i * hw;
                     real bo = cv->b ? cv->b[o] : 0;
-                    if (l->relu)
-                        for (size_t p = 0; p < hw; p++) d[p] = s[p] + bo > 0 ? s[p] + bo : 0;
-                    else
-                        for (size_t p = 0; p < hw; p++) d[p] = s[p] + bo;
+                    bias_relu(d, s, hw, bo, l->relu);
                 }
         }
     }
@@ -298,7 +304,7 @@ static long conv_reserve(Layer *l, int n, int with_grads) {
     cv->nmax = n;
     cv->threads = omp_get_max_threads();
     if (cv->threads < 1) cv->threads = 1;
-    size_t taps = conv_shifted(l) ? (size_t)l->out.c * l->in.c * cv->k * cv->k : 0;
+    size_t taps = conv_shifted(l) ? conv_ntaps(l) : 0;
     return (long)(conv_ws_thread(l, conv_chunk(l, n)) * (size_t)cv->threads + taps);
 }
 
@@ -392,7 +398,7 @@ int conv_freeze(Layer *l) {
     if (l->ops != &CONV_OPS) return -1;
     Conv *cv = (Conv *)l;
     if (!conv_shifted(l) || cv->taps) return 0;
-    if (!(cv->taps = real_alloc((size_t)l->out.c * l->in.c * cv->k * cv->k))) return -1;
+    if (!(cv->taps = real_alloc(conv_ntaps(l)))) return -1;
     conv_taps(cv, l->in.c, l->out.c, cv->taps);
     return 0;
 }

@@ -24,11 +24,16 @@ static void nap(double s) {
     nanosleep(&ts, NULL);
 }
 
+static Source *open_realtime(char *err, size_t errlen) {
+    SourceConfig c = {.kind = SOURCE_REALTIME, .path = CLIP};
+    Source *s = source_open(&c, err, errlen);
+    CHECK(s != NULL, "%s", err);
+    return s;
+}
+
 static void test_keeps_up(void) {
     char err[1024];
-    SourceConfig c = {.kind = SOURCE_REALTIME, .path = CLIP};
-    Source *s = source_open(&c, err, sizeof err);
-    CHECK(s != NULL, "%s", err);
+    Source *s = open_realtime(err, sizeof err);
     if (!s) return;
     CHECK(fabs(source_fps(s) - 30) < 0.01, "fps %g", source_fps(s));
     enum { N = 15 };
@@ -52,9 +57,7 @@ static void test_keeps_up(void) {
 
 static void test_stall(void) {
     char err[1024];
-    SourceConfig c = {.kind = SOURCE_REALTIME, .path = CLIP};
-    Source *s = source_open(&c, err, sizeof err);
-    CHECK(s != NULL, "%s", err);
+    Source *s = open_realtime(err, sizeof err);
     if (!s) return;
     enum { N = 30 };
     Frame f;
