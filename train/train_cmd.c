@@ -34,7 +34,7 @@
 
 // ---- configuration: one table serves the command line (--key value) and config files
 typedef struct {
-    char data[1024], arch[1024], cache[1024], split[32], opt[16], sched[16], aug[1024];
+    char data[1024], arch[1024], init[1024], cache[1024], split[32], opt[16], sched[16], aug[1024];
     char class_weights[256];
     long seed;
     int epochs, batch, threads, nesterov, oversample, early_stop, plateau_patience, step_size;
@@ -58,6 +58,7 @@ typedef struct {
 static const OptSpec OPTS[] = {
     O_S(data, "FER2013 folder (train/ test/), Kaggle CSV, or class folders"),
     O_S(arch, "architecture file (assets/models/*.arch)"),
+    O_S(init, "start from this weights file (same architecture) instead of random weights"),
     O_S(cache, "decoded-data cache file (default: ~/.cache/emocam/...; none: no cache)"),
     O_S(split, "official | 80/20 | 70/15/15 (validation = PublicTest for official)"),
     O_L(seed, "seed of everything random (init, order, augmentation, dropout)"),
@@ -551,6 +552,37 @@ static int save_command(const char *run, int argc, char **argv, char *err, size_
     return rc;
 }
 
+// Copy the weights (and running statistics) of the weights file at path into net, whose
+// architecture must have the same tensors: fine-tuning or a warm restart of a trained network.
+static int init_from(Net *net, const char *path, char *err, size_t errlen) {
+    Net *w = net_load(path, err, errlen);
+    if (!w) return -1;
+    int rc = -1;
+    if (w->ntensors != net->ntensors) {
+        snprintf(err, errlen, "init %s: holds %d tensors, the architecture has %d", path,
+                 w->ntensors, net->ntensors);
+        goto out;
+    }
+    for (int i = 0; i < net->ntensors; i++) {
+        const Tensor *a = &w->tensors[i], *b = &net->tensors[i];
+        int same = !strcmp(a->name, b->name) && a->ndim == b->ndim;
+        for (int k = 0; same && k < a->ndim; k++) same = a->dims[k] == b->dims[k];
+        if (!same) {
+            snprintf(err, errlen, "init %s: tensor %s does not match the architecture's %s", path,
+                     a->name, b->name);
+            goto out;
+        }
+    }
+    for (int i = 0; i < net->ntensors; i++)
+        memcpy(net_tensor_data(net, &net->tensors[i]), net_tensor_data(w, &w->tensors[i]),
+               sizeof(real) * net->tensors[i].count);
+    printf("init: weights from %s\n", path);
+    rc = 0;
+out:
+    net_free(w);
+    return rc;
+}
+
 static int run_training(TrainConfig *cfg, const char *run, int resume, int stop_after, int argc,
                         char **argv) {
     char err[EMO_ERRLEN] = "", warn[EMO_ERRLEN] = "", path[1200];
@@ -635,6 +667,7 @@ static int run_training(TrainConfig *cfg, const char *run, int resume, int stop_
     Rng init;
     rng_seed(&init, (uint64_t)cfg->seed);
     net_init(net, &init);
+    if (cfg->init[0] && !resume && init_from(net, cfg->init, err, sizeof err)) goto done;
     if (net_reserve(net, cfg->batch, 1, err, sizeof err)) goto done;
     if (optim_init(&o, ok, net->nparams)) {
         snprintf(err, sizeof err, "out of memory");
