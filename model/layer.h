@@ -148,10 +148,30 @@ int residual_seqs(Layer *l, Seq **main, Seq **shortcut);
 // Folding a batchnorm into the layer before it: the bn's per-channel scale and shift.
 int bn_affine(Layer *bn, real *scale, real *shift);   // 0 if l is a batchnorm
 int conv_fold(Layer *l, const real *scale, const real *shift);      // 0 on success
-// The weights will not change again (a folded, inference-only network): keep them laid out
-// by tap for the shifted-GEMM path. 0, or -1 when l is no conv or memory runs out.
+// The weights will not change again (a folded, inference-only network): keep them in the
+// Winograd domain, or laid out by tap for the shifted-GEMM path. 0, or -1 when l is no conv or memory runs out.
 int conv_freeze(Layer *l);
 int linear_fold(Layer *l, const real *scale, const real *shift);
+
+// Winograd convolution (winograd.c), stride 1, k = 3 or 5, on 6x6 input tiles of m = 7 - k
+// output pixels a side. wino_filter lays out (oc, ic, k, k) weights as u (36, oc, ic); with
+// flip, as the weights of the input gradient's convolution, u (36, ic, oc) of the kernels
+// turned by 180 degrees. wino_conv convolves n images x (image i, channel c at x + i*xis +
+// c*xcs) into y (likewise), plus bias (may be NULL) and an optional ReLU; ws holds wino_ws
+// reals. The n images' tiles go through the same 36 GEMMs.
+int wino_m(int k);
+int wino_tiles(int oh, int ow, int k);
+size_t wino_ws(int ic, int oc, int oh, int ow, int k, int n);
+void wino_filter(const real *w, int oc, int ic, int k, int flip, real *u);
+void wino_conv(const real *u, const real *x, size_t xis, size_t xcs, int n, int ic, int h, int w,
+               int pad, int k, int oc, const real *bias, int relu, real *y, size_t yis,
+               size_t ycs, real *ws);
+// The weight gradient in the Winograd domain: du (36, oc, ic) += D . V^T for n images x and
+// their output gradients dy (laid out as for wino_conv); ws as for wino_conv. wino_dw_finish
+// adds G^T du G to the (oc, ic, k, k) weight gradient dw.
+void wino_dw(const real *x, size_t xis, size_t xcs, int n, int ic, int h, int w, int pad, int k,
+             const real *dy, size_t yis, size_t ycs, int oc, real *du, real *ws);
+void wino_dw_finish(const real *du, int oc, int ic, int k, real *dw);
 
 // The im2col convolution's pieces, shared with tests that compare against a naive loop.
 void im2col_batch(const real *x, int n, int c, int h, int w, int k, int stride, int pad,

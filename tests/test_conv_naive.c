@@ -1,7 +1,7 @@
-// test_conv_naive.c: the im2col + sgemm convolution, and the shifted-GEMM forward, against a
-// direct seven-loop convolution, computed in double: forward, input gradient, weight and bias
-// gradients, over a grid of batch sizes (1 takes its own path), strides, pads, kernels,
-// groups and non-square inputs. Also the exported im2col_batch / col2im_batch against their
+// test_conv_naive.c: the im2col + sgemm convolution, the shifted-GEMM forward and the Winograd
+// forward and gradients, against a direct seven-loop convolution, computed in double:
+// forward, input gradient, weight and bias gradients, over a grid of batch sizes (1 takes its
+// own path), strides, pads, kernels, groups and non-square inputs. Also the exported im2col_batch / col2im_batch against their
 // definitions.
 //
 // The engine cuts a batch into chunks of ceil(256 / (oh*ow)) images, lowered by one thread each
@@ -332,6 +332,21 @@ int main(void) {
         {1, 16, 24, 26, 7, 5, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},
         {5, 16, 20, 20, 4, 3, 1, 1, 1, 1, 1, 6, 1, 2, 0, 0},
         {4, 20, 20, 21, 3, 3, 1, 1, 1, 0, 1, 4, 2, 1, 0, 0},
+        // stride 1, 3x3 or 5x5, >= 36 Winograd tiles: the forward (>= 16 input channels)
+        // and the input gradient (>= 16 output channels) by Winograd, with pads 0..2,
+        // ragged edge tiles, one input channel, several threads
+        {2, 1, 24, 24, 16, 5, 1, 2, 1, 1, 1, 0, 0, 0, 0, 0},
+        {2, 4, 26, 25, 16, 3, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0},
+        {3, 16, 25, 23, 17, 3, 1, 0, 1, 1, 1, 0, 0, 0, 0, 0},
+        {3, 18, 23, 26, 16, 5, 1, 1, 1, 1, 0, 4, 1, 2, 0, 0},
+        {1, 32, 27, 24, 20, 5, 1, 2, 1, 0, 1, 0, 0, 0, 0, 0},
+        // Winograd on chunks of two images (5x5 on 12x12: 36 tiles an image, 144 pixels),
+        // and small planes, which keep im2col (fewer than 36 tiles an image)
+        {5, 16, 12, 12, 16, 5, 1, 2, 1, 1, 1, 0, 0, 0, 0, 0},
+        {20, 16, 12, 12, 16, 3, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},
+        {9, 16, 6, 6, 18, 3, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0},
+        {3, 16, 6, 6, 16, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0},
+        {5, 16, 7, 5, 17, 5, 1, 2, 1, 1, 1, 8, 2, 1, 0, 0},
     };
     int nchunked = (int)(sizeof chunked / sizeof chunked[0]);
     for (int i = 0; i < nchunked; i++) check_conv(&chunked[i], &rng);
