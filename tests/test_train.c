@@ -2,6 +2,7 @@
 //   - a run writes its folder (config, command, logs, best weights, checkpoint);
 //   - a 4-epoch run stopped after 2 epochs (--stop-after) and resumed gives exactly the numbers
 //     and weights of an uninterrupted run;
+//   - init = WEIGHTS starts from those weights, and refuses another architecture's;
 //   - killing the trainer at random moments (with SIGKILL, often inside a checkpoint write)
 //     always leaves a loadable checkpoint and never a partial file under a final name;
 //   - a loss that is no longer finite stops the run with a message;
@@ -367,6 +368,77 @@ static void test_nonfinite(void) {
     CHECK(final_names_ok(run_dir), "a diverged run left an unloadable file");
 }
 
+// init = WEIGHTS: a run starts from trained weights. With a learning rate of 0 the trained
+// parameters come out unchanged (the batchnorm's running statistics still move); weights of
+// another architecture are refused with one line naming the file, before any run folder.
+static void test_init(void) {
+    char src[700], run_dir[600], bad[600], logf[700], *a[64];
+    int n;
+    snprintf(src, sizeof src, "%s/full/best.weights", dir);
+    snprintf(run_dir, sizeof run_dir, "%s/init", dir);
+    snprintf(logf, sizeof logf, "%s/init.out", dir);
+    base_args(a, &n, run_dir);
+    a[n++] = "--epochs";
+    a[n++] = "1";
+    a[n++] = "--lr";
+    a[n++] = "0";
+    a[n++] = "--init";
+    a[n++] = src;
+    a[n] = NULL;
+    int rc = run(logf, a);
+    CHECK(rc == 0, "a run from init failed (%d), see %s", rc, logf);
+    char got_path[700], err[256];
+    snprintf(got_path, sizeof got_path, "%s/best.weights", run_dir);
+    Net *want = net_load(src, err, sizeof err), *got = net_load(got_path, err, sizeof err);
+    CHECK(want && got, "cannot load the weights: %s", err);
+    if (want && got) {
+        int params = 0;
+        for (int i = 0; i < want->ntensors; i++) {
+            const Tensor *t = &want->tensors[i];
+            if (t->is_buffer) continue;
+            params++;
+            CHECK(memcmp(net_tensor_data(want, t), net_tensor_data(got, &got->tensors[i]),
+                         t->count * sizeof(real)) == 0,
+                  "tensor %s moved with lr 0", t->name);
+        }
+        CHECK(params > 0, "no parameters compared");
+    }
+    net_free(want);
+    net_free(got);
+    // weights of another network
+    FILE *f;
+    snprintf(bad, sizeof bad, "%s/other.arch", dir);
+    CHECK((f = fopen(bad, "w")) != NULL, "cannot write %s", bad);
+    if (f) {
+        fprintf(f, "input c=1 h=48 w=48\nconv out=4 k=3\ngap\nlinear out=7\n");
+        fclose(f);
+    }
+    char other[600], other_w[700];
+    snprintf(other, sizeof other, "%s/other", dir);
+    base_args(a, &n, other);
+    a[5] = bad;   // the value of --arch
+    a[n++] = "--epochs";
+    a[n++] = "1";
+    a[n] = NULL;
+    rc = run(logf, a);
+    CHECK(rc == 0, "training the other network failed (%d)", rc);
+    snprintf(other_w, sizeof other_w, "%s/best.weights", other);
+    char fresh[600];
+    snprintf(fresh, sizeof fresh, "%s/init2", dir);
+    base_args(a, &n, fresh);
+    a[n++] = "--init";
+    a[n++] = other_w;
+    a[n] = NULL;
+    rc = run(logf, a);
+    char *out = slurp(logf, NULL), *e = out ? strstr(out, "emocam-train train: init ") : NULL;
+    char *nl = e ? strchr(e, '\n') : NULL, *named = e ? strstr(e, other_w) : NULL;
+    CHECK(rc == 1 && nl && named && named < nl && !strstr(nl, "emocam-train train:"),
+          "init from another architecture: exit %d, not one error line naming the file: %s", rc,
+          out ? out : "");
+    free(out);
+    CHECK(access(fresh, F_OK) != 0, "a refused init left a run folder behind");
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "%s", test_tmpdir());
     snprintf(csv, sizeof csv, "%s/tiny.csv", dir);
@@ -374,6 +446,7 @@ int main(void) {
     write_data();
     test_bad_args();
     test_resume();
+    test_init();
     test_kill();
     test_nonfinite();
     return test_result("test_train");
