@@ -12,7 +12,13 @@
 //     M_xi (out_c x tiles) = U_xi (out_c x in_c) . V_xi (in_c x tiles),   xi = 0..35.
 // That is 36 multiplies per tile and channel pair where the direct convolution needs
 // m*m*k*k: 144 for 3x3 (4x fewer) and 100 for 5x5 (2.8x fewer). The transforms are linear
-// passes over the data, vectorised across TB tiles at a time.
+// passes over the data, vectorised along rows of tiles.
+//
+// Training needs two more products. The input gradient of a stride-1 convolution is a
+// convolution of dy with the kernels turned by 180 degrees and in/out swapped, padded by
+// k - 1 - pad: wino_filter(flip) and wino_conv do it. The weight gradient is summed in the
+// Winograd domain, dU_xi (out_c x in_c) += D_xi . V_xi^T with D = A dY A^T per tile (the
+// output transform's transpose), and brought back once per batch: dW = G^T dU G.
 #include <string.h>
 
 #include "layer.h"
