@@ -28,8 +28,9 @@ static void maxpool_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {
         if (mp->fast) {   // 2x2, stride 2: no bounds checks; the winner as a code 0..3
             for (int oy = 0; oy < OH; oy++) {
                 const real *r0 = xp + (size_t)2 * oy * W, *r1 = r0 + W;
-                real *q = yp + (size_t)oy * OW;
-                uint8_t *code = mp->code + (size_t)pl * OH * OW + (size_t)oy * OW;
+                real *restrict q = yp + (size_t)oy * OW;
+                uint8_t *restrict code = mp->code + (size_t)pl * OH * OW + (size_t)oy * OW;
+#pragma omp simd
                 for (int ox = 0; ox < OW; ox++) {   // the first maximum in window order wins
                     real a0 = r0[2 * ox], a1 = r0[2 * ox + 1], b0 = r1[2 * ox], b1 = r1[2 * ox + 1];
                     int ca = a1 > a0, cb = b1 > b0;
@@ -84,9 +85,10 @@ static void maxpool_backward(Layer *l, const real *x, const real *y, const real 
             real *d = dx + pl * hw;
             if ((H | W) & 1) memset(d, 0, hw * sizeof(real));   // a row or column no window sees
             for (int oy = 0; oy < OH; oy++) {
-                real *d0 = d + (size_t)2 * oy * W, *d1 = d0 + W;
-                const real *gg = g + (size_t)oy * OW;
-                const uint8_t *code = mp->code + (size_t)pl * ohw + (size_t)oy * OW;
+                real *restrict d0 = d + (size_t)2 * oy * W, *restrict d1 = d0 + W;
+                const real *restrict gg = g + (size_t)oy * OW;
+                const uint8_t *restrict code = mp->code + (size_t)pl * ohw + (size_t)oy * OW;
+#pragma omp simd
                 for (int ox = 0; ox < OW; ox++) {
                     real gv = gg[ox];
                     int cd = code[ox];
