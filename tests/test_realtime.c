@@ -71,7 +71,9 @@ static void test_stall(void) {
         if (i == 5) nap(0.09);   // 2.7 frame periods: the queue holds the frames due meanwhile
     }
     CHECK(source_dropped(s) == 0, "a 90 ms stall lost %ld frames", source_dropped(s));
-    CHECK(age_end < 0.015, "the reader did not catch up: the last frame was %.1f ms old", 1e3 * age_end);
+    // caught up: the last frame is late only by decoding (a few ms, tens under ASan on a
+    // loaded machine), where a reader that had not caught up would still be 90 ms behind
+    CHECK(age_end < 0.045, "the reader did not catch up: the last frame was %.1f ms old", 1e3 * age_end);
     printf("a 90 ms stall: %d frames, none dropped, the last one %.1f ms old\n", N, 1e3 * age_end);
     source_close(s);
 }
