@@ -122,14 +122,14 @@ static int conv_shifted(const Layer *l) {
 // reals of slack, so that a tap's shifted rows never reach the next channel's plane) and npix
 // = oh * wp, the output pixels including the junk columns.
 typedef struct {
-    int wp, hp;
+    int wp;
     size_t ps, npix;
 } ShiftGeom;
 
 static ShiftGeom shift_geom(const Layer *l) {
     const Conv *cv = (const Conv *)l;
-    ShiftGeom s = {.wp = l->in.w + 2 * cv->pad, .hp = l->in.h + 2 * cv->pad};
-    s.ps = (size_t)s.hp * s.wp + (size_t)cv->k;
+    ShiftGeom s = {.wp = l->in.w + 2 * cv->pad};
+    s.ps = (size_t)(l->in.h + 2 * cv->pad) * s.wp + (size_t)cv->k;
     s.npix = (size_t)l->out.h * s.wp;
     return s;
 }
@@ -157,11 +157,9 @@ static int conv_wino_dx(const Layer *l) {
            wino_tiles(l->in.h, l->in.w, cv->k) >= WINO_MIN_TILES;
 }
 
-// Per thread: the padded input, the padded output (or its gradient) and the padded input
-// gradient.
-static size_t conv_ws_shift(const Layer *l) {
+static size_t conv_ws_shift(const Layer *l) {   // per thread: padded input, padded output
     ShiftGeom s = shift_geom(l);
-    return 2 * (size_t)l->in.c * s.ps + (size_t)l->out.c * s.npix;
+    return (size_t)l->in.c * s.ps + (size_t)l->out.c * s.npix;
 }
 
 static size_t conv_ntaps(const Layer *l) {   // reals in the weights laid out by tap
