@@ -82,34 +82,24 @@ static size_t wino_scratch(int m, int th, int tw) {
 // The passes below are loops over a row of n independent positions with restrict pointers, so
 // that the compiler vectorises them; m is a constant where they are inlined.
 
-// Vertical input pass: o_i[e] = sum_a B^T[i][a] d_a[e], the six rows d_a at stride sd.
-static inline void bt_rows(real *restrict o, size_t so, const real *restrict d, size_t sd, int n) {
+// The input transform along one direction, for n positions: o_j[p] = sum_a B^T[j][a] d_a,
+// where input a of position p is d[p*step + a*sd] and output j goes to o[j*so + p]. Vertical
+// (along rows: step 1, sd the row stride) and horizontal (one tile per position: step m,
+// sd 1) passes are the same loop.
+static inline __attribute__((always_inline)) void bt_pass(real *restrict o, size_t so,
+                                                          const real *restrict d, size_t sd,
+                                                          int step, int n) {
 #pragma omp simd simdlen(8)
-    for (int e = 0; e < n; e++) {
-        real d0 = d[e], d1 = d[sd + e], d2 = d[2 * sd + e], d3 = d[3 * sd + e];
-        real d4 = d[4 * sd + e], d5 = d[5 * sd + e];
-        o[e] = 4 * d0 - 5 * d2 + d4;
-        o[so + e] = -4 * d1 - 4 * d2 + d3 + d4;
-        o[2 * so + e] = 4 * d1 - 4 * d2 - d3 + d4;
-        o[3 * so + e] = -2 * d1 - d2 + 2 * d3 + d4;
-        o[4 * so + e] = 2 * d1 - d2 - 2 * d3 + d4;
-        o[5 * so + e] = 4 * d1 - 5 * d3 + d5;
-    }
-}
-
-// Horizontal input pass over one row r: o_j[tx] = sum_e B^T[j][e] r[tx*m + e].
-static inline __attribute__((always_inline)) void bt_cols(real *restrict o, size_t so,
-                                                          const real *restrict r, int tw, int m) {
-#pragma omp simd simdlen(8)
-    for (int tx = 0; tx < tw; tx++) {
-        const real *d = r + tx * m;
-        real d0 = d[0], d1 = d[1], d2 = d[2], d3 = d[3], d4 = d[4], d5 = d[5];
-        o[tx] = 4 * d0 - 5 * d2 + d4;
-        o[so + tx] = -4 * d1 - 4 * d2 + d3 + d4;
-        o[2 * so + tx] = 4 * d1 - 4 * d2 - d3 + d4;
-        o[3 * so + tx] = -2 * d1 - d2 + 2 * d3 + d4;
-        o[4 * so + tx] = 2 * d1 - d2 - 2 * d3 + d4;
-        o[5 * so + tx] = 4 * d1 - 5 * d3 + d5;
+    for (int p = 0; p < n; p++) {
+        const real *q = d + (size_t)p * step;
+        real d0 = q[0], d1 = q[sd], d2 = q[2 * sd], d3 = q[3 * sd], d4 = q[4 * sd];
+        real d5 = q[5 * sd];
+        o[p] = 4 * d0 - 5 * d2 + d4;
+        o[so + p] = -4 * d1 - 4 * d2 + d3 + d4;
+        o[2 * so + p] = 4 * d1 - 4 * d2 - d3 + d4;
+        o[3 * so + p] = -2 * d1 - d2 + 2 * d3 + d4;
+        o[4 * so + p] = 2 * d1 - d2 - 2 * d3 + d4;
+        o[5 * so + p] = 4 * d1 - 5 * d3 + d5;
     }
 }
 
@@ -172,10 +162,10 @@ static inline __attribute__((always_inline)) void wino_input_m(const real *x, si
         for (int r = 0; r < chh; r++)
             memcpy(pl + (size_t)(r + pad) * pw + pad, xc + (size_t)r * w, (size_t)cw * sizeof(real));
         for (int ty = 0; ty < th; ty++) {
-            bt_rows(rows, (size_t)pw, pl + (size_t)ty * m * pw, (size_t)pw, pw);
+            bt_pass(rows, (size_t)pw, pl + (size_t)ty * m * pw, (size_t)pw, 1, pw);
             for (int i = 0; i < A6; i++)
-                bt_cols(v + ((size_t)i * A6 * ic + c) * ldv + (size_t)ty * tw, so,
-                        rows + (size_t)i * pw, tw, m);
+                bt_pass(v + ((size_t)i * A6 * ic + c) * ldv + (size_t)ty * tw, so,
+                        rows + (size_t)i * pw, 1, m, tw);
         }
     }
 }
