@@ -149,7 +149,8 @@ int residual_seqs(Layer *l, Seq **main, Seq **shortcut);
 int bn_affine(Layer *bn, real *scale, real *shift);   // 0 if l is a batchnorm
 int conv_fold(Layer *l, const real *scale, const real *shift);      // 0 on success
 // The weights will not change again (a folded, inference-only network): keep them in the
-// Winograd domain, or laid out by tap for the shifted-GEMM path. 0, or -1 when l is no conv or memory runs out.
+// Winograd domain, or laid out by tap for the shifted-GEMM path. 0, or -1 when l is no conv
+// or memory runs out.
 int conv_freeze(Layer *l);
 int linear_fold(Layer *l, const real *scale, const real *shift);
 
