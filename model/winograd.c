@@ -160,7 +160,8 @@ static inline __attribute__((always_inline)) void wino_input_m(const real *x, si
     for (int c = 0; c < ic; c++) {
         const real *xc = x + c * cs;
         for (int r = 0; r < chh; r++)
-            memcpy(pl + (size_t)(r + pad) * pw + pad, xc + (size_t)r * w, (size_t)cw * sizeof(real));
+            memcpy(pl + (size_t)(r + pad) * pw + pad, xc + (size_t)r * w,
+                   (size_t)cw * sizeof(real));
         for (int ty = 0; ty < th; ty++) {
             bt_pass(rows, (size_t)pw, pl + (size_t)ty * m * pw, (size_t)pw, 1, pw);
             for (int i = 0; i < A6; i++)

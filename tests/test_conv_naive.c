@@ -1,8 +1,8 @@
 // test_conv_naive.c: the im2col + sgemm convolution, the shifted-GEMM forward and the Winograd
 // forward and gradients, against a direct seven-loop convolution, computed in double:
 // forward, input gradient, weight and bias gradients, over a grid of batch sizes (1 takes its
-// own path), strides, pads, kernels, groups and non-square inputs. Also the exported im2col_batch / col2im_batch against their
-// definitions.
+// own path), strides, pads, kernels, groups and non-square inputs. Also the exported
+// im2col_batch / col2im_batch against their definitions.
 //
 // The engine cuts a batch into chunks of ceil(256 / (oh*ow)) images, lowered by one thread each
 // (with private gradient accumulators when several threads run): the extra shapes below make
