@@ -267,8 +267,8 @@ static int bench_torch(const char *script, const char *path, int batch, int thre
     size_t len = strlen(script) + strlen(path) + 128;
     char *cmd = malloc(len);
     if (!cmd) return -1;
-    snprintf(cmd, len, "/usr/bin/python3 '%s' '%s' %d %d %g 2>/dev/null", script, path, batch,
-             threads, seconds);
+    snprintf(cmd, len, "/usr/bin/python3 '%s' '%s' %d %d %g%s 2>/dev/null", script, path, batch,
+             threads, seconds, emo_bf16() ? " --bf16" : "");
     FILE *p = popen(cmd, "r");
     free(cmd);
     if (!p) return -1;
@@ -300,6 +300,7 @@ static void usage(FILE *to) {
             "  --ensemble LIST instead: milliseconds per face through each member of an\n"
             "                  ensemble list (or .weights file) and the whole ensemble, 1 thread\n"
             "  --tta N         with --ensemble: test-time augmentation 0, 1 or 2 (default 0)\n"
+            "  --bf16          bfloat16 matrix products on AMX (PyTorch: autocast to bfloat16)\n"
             "  -h, --help      this text\n");
 }
 
@@ -347,6 +348,11 @@ int main(int argc, char **argv) {
             if (parse_int(a, i + 1 < argc ? argv[++i] : NULL, 0, 2, &tta)) goto usage_error;
         } else if (!strcmp(a, "--profile")) {
             prof = 1;
+        } else if (!strcmp(a, "--bf16")) {
+            if (emo_set_bf16(1)) {
+                fprintf(stderr, "emocam-bench: --bf16: this CPU (or kernel) has no AMX-BF16\n");
+                goto usage_error;
+            }
         } else if (!strcmp(a, "--no-torch")) {
             torch = 0;
         } else if (a[0] == '-') {
@@ -382,8 +388,9 @@ int main(int argc, char **argv) {
         torch = 0;
     }
     double peak = sgemm_peak(threads);
-    printf("{\"sgemm_peak_gflops\": %.1f, \"threads\": %d, \"batch\": %d, \"rounds\": %d}\n", peak,
-           threads, batch, rounds);
+    printf("{\"sgemm_peak_gflops\": %.1f, \"threads\": %d, \"batch\": %d, \"rounds\": %d, "
+           "\"bf16\": %d}\n",
+           peak, threads, batch, rounds, emo_bf16());
     fflush(stdout);
     int rc = 0;
     for (int i = 0; i < nfiles; i++) {

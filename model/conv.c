@@ -146,16 +146,21 @@ static int conv_wino_ok(const Layer *l) {
     const Conv *cv = (const Conv *)l;
     return cv->stride == 1 && cv->groups == 1 && (cv->k == 3 || cv->k == 5);
 }
-static int conv_wino(const Layer *l) {   // the forward and the weight gradient
+// Whether the Winograd paths fit a layer's shape (the workspace is sized for them when they
+// do), and whether they run: not in bfloat16 mode, where the transformed tiles would be
+// rounded to bfloat16 too and im2col on AMX is as fast.
+static int conv_wino_fits(const Layer *l) {   // the forward and the weight gradient
     const Conv *cv = (const Conv *)l;
     return conv_wino_ok(l) && l->in.c >= 16 &&
            wino_tiles(l->out.h, l->out.w, cv->k) >= WINO_MIN_TILES;
 }
-static int conv_wino_dx(const Layer *l) {
+static int conv_wino_dx_fits(const Layer *l) {
     const Conv *cv = (const Conv *)l;
     return conv_wino_ok(l) && l->out.c >= 16 &&
            wino_tiles(l->in.h, l->in.w, cv->k) >= WINO_MIN_TILES;
 }
+static int conv_wino(const Layer *l) { return conv_wino_fits(l) && !emo_bf16(); }
+static int conv_wino_dx(const Layer *l) { return conv_wino_dx_fits(l) && !emo_bf16(); }
 
 static size_t conv_ws_shift(const Layer *l) {   // per thread: padded input, padded output
     ShiftGeom s = shift_geom(l);
@@ -218,7 +223,7 @@ static int conv_chunk(const Layer *l, int n) {
 static size_t conv_grads_len(const Layer *l) {   // private weight and bias gradients
     const Conv *cv = (const Conv *)l;
     size_t n = (size_t)l->out.c * (l->in.c / cv->groups) * cv->k * cv->k;
-    if (conv_wino(l)) n = (size_t)36 * l->out.c * l->in.c;
+    if (conv_wino_fits(l)) n = (size_t)36 * l->out.c * l->in.c;
     return n + l->out.c;
 }
 
@@ -227,9 +232,9 @@ static size_t conv_ws_thread(const Layer *l, int chunk) {
     size_t K = (size_t)l->in.c * cv->k * cv->k, nhw = (size_t)chunk * l->out.h * l->out.w;
     size_t lowered = K * nhw + (size_t)l->out.c * nhw;
     if (conv_shifted(l) && conv_ws_shift(l) > lowered) lowered = conv_ws_shift(l);
-    size_t wf = conv_wino(l) ? wino_ws(l->in.c, l->out.c, l->out.h, l->out.w, cv->k, chunk) : 0;
+    size_t wf = conv_wino_fits(l) ? wino_ws(l->in.c, l->out.c, l->out.h, l->out.w, cv->k, chunk) : 0;
     size_t wb =
-        conv_wino_dx(l) ? wino_ws(l->out.c, l->in.c, l->in.h, l->in.w, cv->k, chunk) : 0;
+        conv_wino_dx_fits(l) ? wino_ws(l->out.c, l->in.c, l->in.h, l->in.w, cv->k, chunk) : 0;
     if (wf > lowered) lowered = wf;
     // the backward's Winograd passes (weights, input) run after col and dy
     lowered += wf > wb ? wf : wb;
@@ -409,7 +414,7 @@ static long conv_reserve(Layer *l, int n, int with_grads) {
     cv->threads = omp_get_max_threads();
     if (cv->threads < 1) cv->threads = 1;
     size_t taps = conv_shifted(l) ? conv_ntaps(l) : 0;
-    if ((conv_wino(l) || conv_wino_dx(l)) && (size_t)36 * l->out.c * l->in.c > taps)
+    if ((conv_wino_fits(l) || conv_wino_dx_fits(l)) && (size_t)36 * l->out.c * l->in.c > taps)
         taps = (size_t)36 * l->out.c * l->in.c;
     return (long)(conv_ws_thread(l, conv_chunk(l, n)) * (size_t)cv->threads + taps);
 }

@@ -6,11 +6,12 @@
 
 #include "model.h"
 
-#ifdef EMOCAM_F64
-#define GEMM cblas_dgemm
-#else
-#define GEMM cblas_sgemm
-#endif
+// Every matrix product of the engine: cblas_sgemm's arguments (cblas_dgemm's in the double
+// build); in bfloat16 mode the big row-major ones run on AMX tiles (model/gemm.c).
+void emo_gemm(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K,
+              real alpha, const real *A, int lda, const real *B, int ldb, real beta, real *C,
+              int ldc);
+#define GEMM emo_gemm
 
 // Run a loop on several threads only when it is big enough to pay for the fork.
 #define PAR_MIN 32768

@@ -35,6 +35,15 @@ int rng_int(Rng *r, int n);         // [0, n)
 
 real *real_alloc(size_t n);   // malloc of n reals; NULL on failure
 
+// ---- bfloat16 matrix products (Intel AMX)
+// The engine multiplies in float32. On CPUs with AMX-BF16 (Xeon Sapphire Rapids and later,
+// Linux >= 5.16) it can instead round the operands of its big matrix products to bfloat16
+// (8 significant bits) and multiply them on the tile unit, accumulating in float32: the
+// mixed precision that GPUs train in, several times faster here. Process-wide; off by default.
+int emo_bf16_available(void);   // 1: this CPU and kernel allow it
+int emo_set_bf16(int on);       // 0, or -1 when on is asked for and not available
+int emo_bf16(void);             // 1: on
+
 // ---- the network
 typedef struct Net Net;
 typedef struct Seq Seq;

@@ -117,6 +117,13 @@ int app_option(AppOptions *o, int argc, char **argv, int *i, char *err, size_t e
         o->threads = (int)n;
         return 1;
     }
+    if (!strcmp(a, "--bf16")) {
+        if (emo_set_bf16(1)) {
+            snprintf(err, errlen, "--bf16: this CPU (or kernel) has no AMX-BF16");
+            return -1;
+        }
+        return 1;
+    }
     if (!strcmp(a, "--tta")) {
         if (!(v = value(argc, argv, i, err, errlen))) return -1;
         if (!strcmp(v, "none")) o->tta = ENS_TTA_NONE;
@@ -143,6 +150,7 @@ void app_options_help(FILE *to) {
             "  --min-face N        smallest face side in pixels (30)\n"
             "  --tta none|flip|crops  test-time augmentation of each face (none)\n"
             "  --threads N         classifier threads (1; 0: OpenMP's default)\n"
+            "  --bf16              bfloat16 matrix products on AMX (Xeon Sapphire Rapids and later)\n"
             "  --no-bars           leave out the 7 class bars\n",
             app_default_ensemble(), DETECTOR_CASCADE);
 }

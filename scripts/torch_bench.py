@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """torch_bench.py: PyTorch's figures for one emocam architecture, the other half of emocam-bench.
 
-    /usr/bin/python3 scripts/torch_bench.py ARCH BATCH THREADS SECONDS
+    /usr/bin/python3 scripts/torch_bench.py ARCH BATCH THREADS SECONDS [--bf16]
 
 Builds the network of ARCH (an architecture text file) with emonet.py and measures, like
 model/bench.c does for the engine:
@@ -11,6 +11,8 @@ model/bench.c does for the engine:
     seconds; images per second;
   - inference: one 1xCxHxW input through the eval-mode network under torch.no_grad() on one
     thread, 20 warm-up runs, the median of 300 (milliseconds).
+With --bf16, both run under torch.autocast("cpu", dtype=torch.bfloat16) (oneDNN's AMX kernels on
+CPUs that have them), the counterpart of emocam-bench --bf16.
 Prints exactly one line, parsed by model/bench.c:
     {"train_img_s": X, "infer_ms": Y}
 """
@@ -28,9 +30,12 @@ import emonet  # noqa: E402
 
 
 def main(argv):
+    bf16 = "--bf16" in argv
+    argv = [a for a in argv if a != "--bf16"]
     if len(argv) != 5:
         sys.stderr.write(__doc__)
         return 2
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
     path, batch, threads, seconds = argv[1], int(argv[2]), int(argv[3]), float(argv[4])
     if batch < 1 or threads < 1 or seconds < 0:
         sys.stderr.write("torch_bench.py: BATCH and THREADS must be positive, SECONDS >= 0\n")
@@ -52,7 +57,8 @@ def main(argv):
     for it in range(1 << 30):   # 3 warm-up steps, then at least 5 steps and `seconds`
         if it == 3:
             t0 = time.perf_counter()
-        loss = F.cross_entropy(net(x), y)
+        with autocast:
+            loss = F.cross_entropy(net(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -66,7 +72,7 @@ def main(argv):
     net.set_mode(train=False)
     one = x[:1].clone()
     times = []
-    with torch.no_grad():
+    with torch.no_grad(), autocast:
         for _ in range(20):
             net(one)
         for _ in range(300):

@@ -54,6 +54,7 @@ static const char *const HELP =
     "  --cache FILE       the decoded-data cache (default: ~/.cache/emocam/...)\n"
     "  --no-cache         neither read nor write a cache\n"
     "  --threads N        threads for the math (default: all cores)\n"
+    "  --bf16             bfloat16 matrix products on AMX (as trained or run with --bf16)\n"
     "  -h, --help         this text\n"
     "\n"
     "Exit status: 0 done, 1 a file could not be read or written, 2 bad usage.\n";
@@ -61,7 +62,7 @@ static const char *const HELP =
 typedef struct {
     const char *weights, *ensemble, *data, *split, *set, *out, *cache, *cam, *cam_layer;
     long seed, tta, threads, mistakes, cam_member, cam_per_class;
-    int no_cache;
+    int no_cache, bf16;
 } EvalArgs;
 
 
@@ -104,6 +105,14 @@ static int parse_args(int argc, char **argv, EvalArgs *a) {
         }
         if (!strcmp(o, "--no-cache")) {
             a->no_cache = 1;
+            continue;
+        }
+        if (!strcmp(o, "--bf16")) {
+            if (emo_set_bf16(1)) {
+                fprintf(stderr, "emocam-train eval: --bf16: this CPU (or kernel) has no AMX-BF16\n");
+                return 2;
+            }
+            a->bf16 = 1;
             continue;
         }
         int done = 0;

@@ -38,7 +38,7 @@ typedef struct {
     char class_weights[256];
     long seed;
     int epochs, batch, threads, nesterov, oversample, early_stop, plateau_patience, step_size;
-    int warmup, decay_all;
+    int warmup, decay_all, bf16;
     double lr, momentum, wd, plateau_factor, step_gamma, label_smoothing, clip, min_lr;
 } TrainConfig;
 
@@ -65,6 +65,7 @@ static const OptSpec OPTS[] = {
     O_I(epochs, "epochs to run"),
     O_I(batch, "batch size"),
     O_I(threads, "threads for the math (the data worker runs beside them)"),
+    O_F(bf16, "bfloat16 matrix products on AMX, float32 sums (Xeon Sapphire Rapids and later)"),
     O_S(opt, "sgd | adam | adamw"),
     O_R(lr, "learning rate"),
     O_R(momentum, "SGD momentum"),
@@ -619,6 +620,10 @@ static int run_training(TrainConfig *cfg, const char *run, int resume, int stop_
                         "label_smoothing below 1\n");
         return 2;
     }
+    if (emo_set_bf16(cfg->bf16)) {
+        fprintf(stderr, "emocam-train train: bf16: this CPU (or kernel) has no AMX-BF16\n");
+        return 2;
+    }
     omp_set_num_threads(cfg->threads);
     openblas_set_num_threads(cfg->threads);
     int tty = isatty(2);
@@ -934,9 +939,10 @@ int train_main(int argc, char **argv) {
             fprintf(stderr, "emocam-train train: unknown option %s (see --help)\n", a);
             return 2;
         }
-        if (resume && strcmp(o->name, "epochs") && strcmp(o->name, "threads")) {
+        if (resume && strcmp(o->name, "epochs") && strcmp(o->name, "threads") &&
+            strcmp(o->name, "bf16")) {
             fprintf(stderr, "emocam-train train: --resume continues the run's own settings; only "
-                            "--epochs and --threads may change\n");
+                            "--epochs, --threads and --bf16 may change\n");
             return 2;
         }
         const char *val = "1";

@@ -1,0 +1,263 @@
+// gemm.c: the engine's matrix product. float32 through OpenBLAS by default; in
+// bfloat16 mode (emo_set_bf16) the big products round both operands to bfloat16
+// and multiply them on the AMX tile unit of recent Xeons (Sapphire Rapids and
+// later), accumulating in float32.
+//
+// AMX holds eight 1 KB tile registers. Here tiles 0-3 accumulate a 32x32 block
+// of C (four 16x16 float32 tiles), 4-5 hold two 16x32 bfloat16 strips of A, 6-7
+// two 32x16 strips of B in the "VNNI" order the instruction wants (row p holds,
+// for each of 16 columns, the pair of k = 2p, 2p+1). TDPBF16PS then does
+// 16x16x32 multiply-adds per instruction.
+//
+// Blocking follows GotoBLAS: for each KC x NC block of B (packed once, kept in
+// L2), each 32-row strip of A is packed (kept in L1) and swept across the
+// block's columns. Packing converts to bfloat16 with round-to-nearest-even
+// (VCVTNE2PS2BF16) and pads every block with zeros to whole tiles, so edges
+// need no special kernel; only the C blocks that stick out of C go through a
+// 32x32 scratch block.
+#define _DEFAULT_SOURCE   // syscall()
+#include <cpuid.h>
+#include <immintrin.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "layer.h"
+
+#define AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512bf16")))
+enum { KC = 512, NC = 256, TILE = 512 };   // KC, NC: multiples of 32; TILE: bf16 per tile
+
+static int g_avail = -1;   // -1: not probed yet
+static int g_on;
+
+// AMX-TILE and AMX-BF16 in CPUID, the tile state enabled by the OS (XCR0 bits
+// 17-18), and Linux's per-process permission to use it (arch_prctl
+// ARCH_REQ_XCOMP_PERM, kernel >= 5.16).
+static int amx_probe(void) {
+    unsigned a, b, c, d;
+    if (__get_cpuid_max(0, NULL) < 7) return 0;
+    __cpuid(1, a, b, c, d);
+    if (!(c & (1u << 27))) return 0;   // OSXSAVE
+    __cpuid_count(7, 0, a, b, c, d);
+    if (!(d & (1u << 24)) || !(d & (1u << 22))) return 0;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & (3u << 17)) != (3u << 17)) return 0;
+#ifdef SYS_arch_prctl
+    return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
+#else
+    return 0;
+#endif
+}
+
+int emo_bf16_available(void) {
+    if (g_avail < 0) g_avail = sizeof(real) == sizeof(float) && amx_probe();
+    return g_avail;
+}
+
+int emo_set_bf16(int on) {
+    if (on && !emo_bf16_available()) return -1;
+    g_on = on != 0;
+    return 0;
+}
+
+int emo_bf16(void) { return g_on; }
+
+#ifndef EMOCAM_F64
+typedef struct {
+    uint8_t palette, start;
+    uint8_t reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} TileCfg;
+
+AMX static void tiles_config(void) {
+    _Alignas(64) TileCfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int i = 0; i < 8; i++) {
+        cfg.colsb[i] = 64;
+        cfg.rows[i] = 16;
+    }
+    _tile_loadconfig(&cfg);
+}
+
+// Each thread's packing buffers, grown as needed and kept.
+static _Thread_local uint16_t *t_buf;
+static _Thread_local size_t t_cap;
+
+static uint16_t *scratch(size_t n) {
+    if (n > t_cap) {
+        free(t_buf);
+        t_buf = aligned_alloc(64, (n * sizeof(uint16_t) + 63) / 64 * 64);
+        t_cap = t_buf ? n : 0;
+    }
+    return t_buf;
+}
+
+static inline __mmask16 mask16(int n) {
+    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
+}
+
+// 32 floats s[0..n) (zeros past n) as 32 bfloat16, in order: 16 pairs (2p,
+// 2p+1) as dwords.
+AMX static inline __m512i pairs_row(const float *s, int n) {
+    __m512 lo = _mm512_maskz_loadu_ps(mask16(n), s);
+    __m512 hi = _mm512_maskz_loadu_ps(mask16(n - 16), s + 16);
+    return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+}
+
+// Rows r0 and r1 (16 floats each, zeros past n; r1 NULL: zeros) interleaved
+// into 16 dwords (r0[j], r1[j]).
+AMX static inline __m512i pairs_cols(const float *r0, const float *r1, int n) {
+    const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24,
+                                         8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    __m512 a = _mm512_maskz_loadu_ps(mask16(n), r0);
+    __m512 b = r1 ? _mm512_maskz_loadu_ps(mask16(n), r1) : _mm512_setzero_ps();
+    return _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(b, a));
+}
+
+static inline void transpose16(const uint32_t *s, uint32_t *d) {
+    for (int i = 0; i < 16; i++)
+        for (int j = 0; j < 16; j++) d[j * 16 + i] = s[i * 16 + j];
+}
+
+// One 1 KB tile of op(X), 16 "rows" x 32 k, from a matrix whose element (r, k)
+// is at x[r * ld + k] (k_contig) or x[k * ld + r]; rows past nr and k past nk
+// are zeros. The tile holds either [r][pair] (an A tile) or [pair][r] (a B
+// tile, VNNI order).
+AMX static void pack_tile(const float *x, int ld, int k_contig, int nr, int nk, int b_tile,
+                          uint16_t *t) {
+    _Alignas(64) uint32_t tmp[256];
+    uint32_t *dst = b_tile == k_contig ? tmp : (uint32_t *)t;
+    if (k_contig) {   // dst[r][p]
+        for (int r = 0; r < 16; r++)
+            _mm512_store_si512(dst + r * 16,
+                               r < nr ? pairs_row(x + (size_t)r * ld, nk) : _mm512_setzero_si512());
+    } else {   // dst[p][r]
+        for (int p = 0; p < 16; p++) {
+            int k = 2 * p;
+            const float *r0 = k < nk ? x + (size_t)k * ld : NULL;
+            const float *r1 = k + 1 < nk ? x + (size_t)(k + 1) * ld : NULL;
+            _mm512_store_si512(dst + p * 16, r0 ? pairs_cols(r0, r1, nr) : _mm512_setzero_si512());
+        }
+    }
+    if (dst == tmp) transpose16(tmp, (uint32_t *)t);
+}
+
+// Pack rows [r0, r0 + 16*nrt) x k [k0, k0 + kc) of op(X) as nrt x (kc/32)
+// tiles, row-tile-major.
+AMX static void pack(const float *x, int ld, int k_contig, int rows, int r0, int nrt, int kmax,
+                     int k0, int kc, int b_tile, uint16_t *out) {
+    int nkt = (kc + 31) / 32;
+    // walk along X's rows: k-tile outermost when rows run along k's other side
+    for (int i = 0; i < nrt * nkt; i++) {
+        int rt = k_contig ? i / nkt : i % nrt, kt = k_contig ? i % nkt : i / nrt;
+        int r = r0 + rt * 16, k = k0 + kt * 32;
+        const float *s = k_contig ? x + (size_t)r * ld + k : x + (size_t)k * ld + r;
+        pack_tile(s, ld, k_contig, rows - r, kmax - k, b_tile,
+                  out + ((size_t)rt * nkt + kt) * TILE);
+    }
+}
+
+// C[32x32 at c, row stride ldc floats] (+)= A strip (2 row tiles) . B strip (2
+// column tiles).
+AMX static void kernel(const uint16_t *a, const uint16_t *b, int nkt, float *c, int ldc,
+                       int accumulate) {
+    size_t s = (size_t)ldc * sizeof(float);
+    if (accumulate) {
+        _tile_loadd(0, c, s);
+        _tile_loadd(1, c + 16, s);
+        _tile_loadd(2, c + (size_t)16 * ldc, s);
+        _tile_loadd(3, c + (size_t)16 * ldc + 16, s);
+    } else {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+    }
+    const uint16_t *a1 = a + (size_t)nkt * TILE, *b1 = b + (size_t)nkt * TILE;
+    for (int kt = 0; kt < nkt; kt++) {
+        _tile_loadd(4, a + (size_t)kt * TILE, 64);
+        _tile_loadd(6, b + (size_t)kt * TILE, 64);
+        _tile_loadd(5, a1 + (size_t)kt * TILE, 64);
+        _tile_loadd(7, b1 + (size_t)kt * TILE, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, c, s);
+    _tile_stored(1, c + 16, s);
+    _tile_stored(2, c + (size_t)16 * ldc, s);
+    _tile_stored(3, c + (size_t)16 * ldc + 16, s);
+}
+
+// C (M x N, row stride ldc) = op(A) op(B) + beta C, beta 0 or 1. op(A) is M x
+// K: A[i*lda + k] or, transposed, A[k*lda + i]; op(B) is K x N: B[k*ldb + j] or
+// B[j*ldb + k].
+AMX static void gemm_amx(int ta, int tb, int M, int N, int K, const float *A, int lda,
+                         const float *B, int ldb, int beta, float *C, int ldc) {
+    int nc_max = N < NC ? (N + 31) / 32 * 32 : NC, kc_max = K < KC ? (K + 31) / 32 * 32 : KC;
+    size_t bsz = (size_t)nc_max * kc_max, asz = (size_t)32 * kc_max;
+    uint16_t *bp = scratch(bsz + asz);
+    if (!bp) {   // out of memory for the packing buffers: float32 instead
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                    M, N, K, 1, A, lda, B, ldb, (float)beta, C, ldc);
+        return;
+    }
+    uint16_t *ap = bp + bsz;
+    _Alignas(64) float edge[32 * 32];
+    tiles_config();
+    for (int k0 = 0; k0 < K; k0 += KC) {
+        int kc = K - k0 < KC ? K - k0 : KC, nkt = (kc + 31) / 32;
+        int acc = beta || k0 > 0;
+        for (int n0 = 0; n0 < N; n0 += NC) {
+            int nc = N - n0 < NC ? N - n0 : NC, nct = (nc + 31) / 32 * 2;
+            pack(B, ldb, tb, N, n0, nct, K, k0, kc, 1, bp);
+            for (int m0 = 0; m0 < M; m0 += 32) {
+                pack(A, lda, !ta, M, m0, 2, K, k0, kc, 0, ap);
+                for (int j = 0; j < nct; j += 2) {
+                    int c0 = n0 + j * 16, mr = M - m0 < 32 ? M - m0 : 32;
+                    int nr = N - c0 < 32 ? N - c0 : 32;
+                    const uint16_t *bj = bp + (size_t)j * nkt * TILE;
+                    float *cb = C + (size_t)m0 * ldc + c0;
+                    if (mr == 32 && nr == 32) {
+                        kernel(ap, bj, nkt, cb, ldc, acc);
+                        continue;
+                    }
+                    if (acc) {
+                        memset(edge, 0, sizeof edge);
+                        for (int r = 0; r < mr; r++)
+                            memcpy(edge + r * 32, cb + (size_t)r * ldc, (size_t)nr * sizeof(float));
+                    }
+                    kernel(ap, bj, nkt, edge, 32, acc);
+                    for (int r = 0; r < mr; r++)
+                        memcpy(cb + (size_t)r * ldc, edge + r * 32, (size_t)nr * sizeof(float));
+                }
+            }
+        }
+    }
+    _tile_release();
+}
+#endif
+
+void emo_gemm(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K,
+              real alpha, const real *A, int lda, const real *B, int ldb, real beta, real *C,
+              int ldc) {
+#ifndef EMOCAM_F64
+    // Row-major, alpha 1, beta 0 or 1, and big enough on every side to fill
+    // tiles.
+    if (g_on && order == CblasRowMajor && alpha == 1 && (beta == 0 || beta == 1) && M >= 16 &&
+        N >= 16 && K >= 16) {
+        gemm_amx(ta == CblasTrans, tb == CblasTrans, M, N, K, A, lda, B, ldb, beta == 1, C, ldc);
+        return;
+    }
+    cblas_sgemm(order, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#else
+    cblas_dgemm(order, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#endif
+}
