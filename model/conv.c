@@ -23,6 +23,9 @@ typedef struct {
     real *fold_b;   // (out_c) bias made by folding a batchnorm; owned
     real *taps;     // (k*k, out_c, in_c) weights by tap, kept once folded (frozen); owned
     real *wino;     // (36, out_c, in_c) Winograd-domain weights, kept once frozen; owned
+    uint16_t *wpack;   // frozen in bfloat16 mode: the forward's weight matrices (by tap on the
+                       // shifted path, else by group) packed into AMX tiles; owned
+    size_t wpack_len;  // uint16 elements per matrix
     int nmax, threads;   // batch capacity and thread count the workspace was sized for
 } Conv;
 
@@ -192,16 +195,17 @@ static void shift_pad(const Layer *l, ShiftGeom s, const real *x, real *xp) {
 }
 
 // One image through the shifted GEMMs into y (out_c, oh, ow), with bias and fused ReLU.
-static void conv_forward_shift(Layer *l, const real *taps, const real *x, real *y, real *ws) {
+static void conv_forward_shift(Layer *l, const real *taps, const uint16_t *wpack, const real *x,
+                               real *y, real *ws) {
     Conv *cv = (Conv *)l;
     int ic = l->in.c, oc = l->out.c, k = cv->k, oh = l->out.h, ow = l->out.w;
     ShiftGeom s = shift_geom(l);
     real *xp = ws, *yp = ws + (size_t)ic * s.ps;
     shift_pad(l, s, x, xp);
     for (int t = 0; t < k * k; t++)
-        GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, oc, (int)s.npix, ic, 1,
-             taps + (size_t)t * oc * ic, ic, xp + (size_t)(t / k) * s.wp + t % k, (int)s.ps,
-             t ? 1 : 0, yp, (int)s.npix);
+        emo_gemm_packed(wpack ? wpack + t * cv->wpack_len : NULL, taps + (size_t)t * oc * ic, ic,
+                        CblasNoTrans, oc, (int)s.npix, ic, xp + (size_t)(t / k) * s.wp + t % k,
+                        (int)s.ps, t ? 1 : 0, yp, (int)s.npix);
     for (int o = 0; o < oc; o++) {
         real bo = cv->b ? cv->b[o] : 0;
         for (int r = 0; r < oh; r++)
@@ -281,7 +285,8 @@ static void conv_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {
         T = conv_threads(cv, n);
 #pragma omp parallel for num_threads(T) schedule(static) if (T > 1)
         for (int i = 0; i < n; i++)
-            conv_forward_shift(l, taps, x + i * in_sz, y + (size_t)i * oc * hw,
+            conv_forward_shift(l, taps, taps == cv->taps ? cv->wpack : NULL, x + i * in_sz,
+                               y + (size_t)i * oc * hw,
                                c->ws + per * (size_t)omp_get_thread_num());
         return;
     }
@@ -296,9 +301,10 @@ static void conv_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {
             im2col_batch(x + i0 * in_sz, m, ic, l->in.h, l->in.w, k, cv->stride, cv->pad,
                          l->out.h, l->out.w, col);
             for (int gi = 0; gi < g; gi++)
-                GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, ocg, (int)nhw, Kg, 1,
-                     cv->w + (size_t)gi * ocg * Kg, Kg, col + (size_t)gi * Kg * nhw, (int)nhw,
-                     0, yb + (size_t)gi * ocg * nhw, (int)nhw);
+                emo_gemm_packed(cv->wpack ? cv->wpack + gi * cv->wpack_len : NULL,
+                                cv->w + (size_t)gi * ocg * Kg, Kg, CblasNoTrans, ocg, (int)nhw,
+                                Kg, col + (size_t)gi * Kg * nhw, (int)nhw, 0,
+                                yb + (size_t)gi * ocg * nhw, (int)nhw);
             if (m == 1 && !cv->b && !l->relu) continue;
             for (int i = 0; i < m; i++)   // (oc, m, hw) -> (m, oc, hw), plus bias, ReLU
                 for (int o = 0; o < oc; o++) {
@@ -433,6 +439,7 @@ static void conv_destroy(Layer *l) {
     free(((Conv *)l)->fold_b);
     free(((Conv *)l)->taps);
     free(((Conv *)l)->wino);
+    free(((Conv *)l)->wpack);
 }
 
 static double conv_flops(const Layer *l) {
@@ -515,8 +522,19 @@ int conv_freeze(Layer *l) {
         wino_filter(cv->w, l->out.c, l->in.c, cv->k, 0, cv->wino);
         return 0;
     }
-    if (!conv_shifted(l) || cv->taps) return 0;
-    if (!(cv->taps = real_alloc(conv_ntaps(l)))) return -1;
-    conv_taps(cv, l->in.c, l->out.c, cv->taps);
+    int shifted = conv_shifted(l);
+    if (shifted && !cv->taps) {
+        if (!(cv->taps = real_alloc(conv_ntaps(l)))) return -1;
+        conv_taps(cv, l->in.c, l->out.c, cv->taps);
+    }
+    if (!emo_bf16() || cv->wpack) return 0;
+    // by tap (oc x ic each) on the shifted path, else by group (oc/g x in_c/g*k*k each)
+    int n = shifted ? cv->k * cv->k : cv->groups, M = l->out.c / (shifted ? 1 : cv->groups);
+    int K = shifted ? l->in.c : l->in.c / cv->groups * cv->k * cv->k;
+    cv->wpack_len = emo_packed_len(M, K);
+    if (!(cv->wpack = aligned_alloc(64, (size_t)n * cv->wpack_len * sizeof(uint16_t)))) return -1;
+    for (int i = 0; i < n; i++)
+        emo_pack_a(M, K, (shifted ? cv->taps : cv->w) + (size_t)i * M * K, K,
+                   cv->wpack + i * cv->wpack_len);
     return 0;
 }

@@ -199,8 +199,14 @@ AMX static void kernel(const uint16_t *a, const uint16_t *b, int nkt, float *c, 
 // C (M x N, row stride ldc) = op(A) op(B) + beta C, beta 0 or 1. op(A) is M x
 // K: A[i*lda + k] or, transposed, A[k*lda + i]; op(B) is K x N: B[k*ldb + j] or
 // B[j*ldb + k].
+// A packed once (emo_pack_a): for each KC block of k, for each 32-row strip, its 2 x nkt tiles.
+static size_t packed_at(int M, int k0, int m0, int nkt) {
+    return ((size_t)(k0 / 32) * ((M + 31) / 32) * 2 + (size_t)(m0 / 32) * 2 * nkt) * TILE;
+}
+
 AMX static void gemm_amx(int ta, int tb, int M, int N, int K, const float *A, int lda,
-                         const float *B, int ldb, int beta, float *C, int ldc) {
+                         const uint16_t *apre, const float *B, int ldb, int beta, float *C,
+                         int ldc) {
     int nc_max = N < NC ? (N + 31) / 32 * 32 : NC, kc_max = K < KC ? (K + 31) / 32 * 32 : KC;
     size_t bsz = (size_t)nc_max * kc_max, asz = (size_t)32 * kc_max;
     uint16_t *bp = scratch(bsz + asz);
@@ -219,7 +225,8 @@ AMX static void gemm_amx(int ta, int tb, int M, int N, int K, const float *A, in
             int nc = N - n0 < NC ? N - n0 : NC, nct = (nc + 31) / 32 * 2;
             pack(B, ldb, tb, N, n0, nct, K, k0, kc, 1, bp);
             for (int m0 = 0; m0 < M; m0 += 32) {
-                pack(A, lda, !ta, M, m0, 2, K, k0, kc, 0, ap);
+                if (apre) ap = (uint16_t *)apre + packed_at(M, k0, m0, nkt);
+                else pack(A, lda, !ta, M, m0, 2, K, k0, kc, 0, ap);
                 for (int j = 0; j < nct; j += 2) {
                     int c0 = n0 + j * 16, mr = M - m0 < 32 ? M - m0 : 32;
                     int nr = N - c0 < 32 ? N - c0 : 32;
@@ -253,11 +260,45 @@ void emo_gemm(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, 
     // tiles.
     if (g_on && order == CblasRowMajor && alpha == 1 && (beta == 0 || beta == 1) && M >= 16 &&
         N >= 16 && K >= 16) {
-        gemm_amx(ta == CblasTrans, tb == CblasTrans, M, N, K, A, lda, B, ldb, beta == 1, C, ldc);
+        gemm_amx(ta == CblasTrans, tb == CblasTrans, M, N, K, A, lda, NULL, B, ldb, beta == 1, C,
+                 ldc);
         return;
     }
     cblas_sgemm(order, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #else
     cblas_dgemm(order, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #endif
+}
+
+size_t emo_packed_len(int M, int K) { return (size_t)((M + 31) / 32) * 2 * ((K + 31) / 32) * TILE; }
+
+#ifndef EMOCAM_F64
+AMX static void pack_a_amx(int M, int K, const float *A, int lda, uint16_t *out) {
+    for (int k0 = 0; k0 < K; k0 += KC) {
+        int kc = K - k0 < KC ? K - k0 : KC, nkt = (kc + 31) / 32;
+        for (int m0 = 0; m0 < M; m0 += 32)
+            pack(A, lda, 1, M, m0, 2, K, k0, kc, 0, out + packed_at(M, k0, m0, nkt));
+    }
+}
+#endif
+
+void emo_pack_a(int M, int K, const real *A, int lda, uint16_t *out) {
+#ifndef EMOCAM_F64
+    if (emo_bf16_available()) pack_a_amx(M, K, A, lda, out);
+#else
+    (void)M, (void)K, (void)A, (void)lda, (void)out;
+#endif
+}
+
+void emo_gemm_packed(const uint16_t *ap, const real *A, int lda, CBLAS_TRANSPOSE tb, int M, int N,
+                     int K, const real *B, int ldb, real beta, real *C, int ldc) {
+#ifndef EMOCAM_F64
+    if (g_on && ap && (beta == 0 || beta == 1)) {
+        gemm_amx(0, tb == CblasTrans, M, N, K, A, lda, ap, B, ldb, beta == 1, C, ldc);
+        return;
+    }
+#else
+    (void)ap;
+#endif
+    emo_gemm(CblasRowMajor, CblasNoTrans, tb, M, N, K, 1, A, lda, B, ldb, beta, C, ldc);
 }

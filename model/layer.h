@@ -13,6 +13,14 @@ void emo_gemm(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, 
               int ldc);
 #define GEMM emo_gemm
 
+// For weights that stay fixed (frozen inference networks): A (M x K, row-major) packed once
+// into bfloat16 tiles (emo_packed_len uint16 elements), and C = A op(B) + beta C from the
+// packing, or from the float32 A when bfloat16 is off.
+size_t emo_packed_len(int M, int K);
+void emo_pack_a(int M, int K, const real *A, int lda, uint16_t *out);
+void emo_gemm_packed(const uint16_t *ap, const real *A, int lda, CBLAS_TRANSPOSE tb, int M, int N,
+                     int K, const real *B, int ldb, real beta, real *C, int ldc);
+
 // Run a loop on several threads only when it is big enough to pay for the fork.
 #define PAR_MIN 32768
 

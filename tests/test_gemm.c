@@ -133,6 +133,48 @@ static void check_net(void) {
     free(y0), free(y1), free(d0), free(d1), free(g0), free(g1);
 }
 
+// Inference with the weights packed once (frozen networks in bfloat16 mode): the shifted path
+// by tap, im2col by group, against float32, for one image and three.
+static const char *FROZEN = "input c=16 h=24 w=24\n"
+                           "conv out=32 k=3 pad=1 bias=0\n"   // shifted: 9 packed taps
+                           "bn\n"
+                           "conv out=32 k=3 pad=1 stride=2\n"   // im2col
+                           "conv out=64 k=3 pad=1 groups=2\n"   // 2 packed groups
+                           "flatten\n"
+                           "linear out=7\n";
+
+static void frozen_out(int bf16, int n, real *y) {
+    char err[EMO_ERRLEN];
+    emo_set_bf16(bf16);
+    Net *net = net_parse(FROZEN, "frozen", err, sizeof err);
+    CHECK(net != NULL, "%s", err);
+    if (!net) return;
+    Rng rng;
+    rng_seed(&rng, 11);
+    net_init(net, &rng);
+    real *bufs = net->bufs;   // non-trivial running statistics to fold
+    for (size_t i = 0; i < net->nbufs; i++) bufs[i] = 0.5f + rng_uniform(&rng);
+    net_fold_bn(net);
+    size_t in = (size_t)shape_size(net->in);
+    real *x = malloc(sizeof(real) * in * n);
+    for (size_t i = 0; i < in * n; i++) x[i] = 2 * rng_uniform(&rng) - 1;
+    CHECK(net_reserve(net, n, 0, err, sizeof err) == 0, "%s", err);
+    memcpy(y, net_forward(net, x, n, 0, NULL), sizeof(real) * 7 * n);
+    free(x);
+    net_free(net);
+}
+
+static void check_frozen(void) {
+    for (int n = 1; n <= 3; n += 2) {
+        real y0[21], y1[21];
+        frozen_out(0, n, y0);
+        frozen_out(1, n, y1);
+        double e = rel_l2(y1, y0, 7 * (size_t)n);
+        CHECK(e < 0.02, "frozen network, batch %d: bfloat16 against float32 %.3g", n, e);
+        printf("test_gemm: frozen network, batch %d, bfloat16 vs float32, relative L2 %.2g\n", n, e);
+    }
+}
+
 int main(void) {
     // 1 + 2^-8 is a tie: to even (1); 1 + 3*2^-8 too (to 1 + 2^-6); 1 + 2^-8 + 2^-10 is not
     CHECK(bf16_round(1.00390625f) == 1.0f && bf16_round(1.01171875f) == 1.015625f &&
@@ -157,6 +199,7 @@ int main(void) {
     for (int s = 0; s < 10; s++)
         check(s & 1, s >> 1 & 1, shapes[s][0], shapes[s][1], shapes[s][2], 1, 3, 100 + s);
     check_net();
+    check_frozen();
     emo_set_bf16(0);
     CHECK(!emo_bf16(), "bf16 off");
     return test_result("test_gemm");
