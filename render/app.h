@@ -28,14 +28,17 @@ typedef struct {
     int threads;             // OpenMP threads for the classifier (0: OpenMP's default). One
                              // is fastest for a few faces: decoding, detection and encoding
                              // keep the other cores busy.
+    int precision;           // APP_AUTO (bfloat16 where the CPU has AMX), APP_FP32, APP_BF16
 } AppOptions;
+
+enum { APP_AUTO, APP_FP32, APP_BF16 };
 
 AppOptions app_defaults(void);
 const char *app_default_ensemble(void);
 
 // Try argv[*i] as a recognizer option (--ensemble F, --weights F, --cascade F,
 // --smoothing X, --margin X, --detect-scale X, --min-face N, --tta none|flip|crops,
-// --threads N, --no-bars); on success *i is left on its last word. 1: taken; 0: not one of these;
+// --threads N, --precision auto|fp32|bf16, --no-bars); on success *i is left on its last word. 1: taken; 0: not one of these;
 // -1: a bad or missing value, with the message in err.
 int app_option(AppOptions *o, int argc, char **argv, int *i, char *err, size_t errlen);
 // The help lines for those options.

@@ -84,6 +84,7 @@ int main(void) {
     expect_error("bad frames", ARGS("video", CLIP, "--frames", "0"), 2, "--frames");
     expect_error("bad codec", ARGS("video", CLIP, "--codec", "x"), 2, "--codec");
     expect_error("bad tta", ARGS("video", CLIP, "--tta", "many"), 2, "--tta");
+    expect_error("bad precision", ARGS("video", CLIP, "--precision", "fp16"), 2, "--precision");
     expect_error("output is the input", ARGS("video", CLIP, "-o", CLIP), 2, CLIP);
     expect_error("same output twice", ARGS("video", CLIP, "--csv", o_csv, "--jsonl", o_csv), 2, o_csv);
     expect_error("bad size", ARGS("--size", "640by480"), 2, "--size");
