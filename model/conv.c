@@ -165,6 +165,63 @@ static int conv_wino_dx_fits(const Layer *l) {
 static int conv_wino(const Layer *l) { return conv_wino_fits(l) && !emo_bf16(); }
 static int conv_wino_dx(const Layer *l) { return conv_wino_dx_fits(l) && !emo_bf16(); }
 
+// The bfloat16 path (AMX) for stride-1 convolutions: no im2col. A chunk of m images is laid
+// out zero-padded, channel-major ([c][image][hp x wp], plus k reals of slack per channel), and
+// the rows of its im2col matrix, (channel c, tap t), are that layout from c's start plus the
+// tap's offset (ty * wp + tx): a RowMap, which the AMX packing reads directly. The product's
+// columns are then the padded planes' pixels, wp per output row (the last k-1 of each row and
+// the padding rows between images are junk, computed and dropped). The input gradient is the
+// same kind of product on dy padded by k-1-pad, with the kernels turned and transposed
+// (W2[c][o][t] = W[o][c][kk-1-t]); the weight gradient is dY (junk columns zeroed) times the
+// input's rows transposed. Chosen whenever bfloat16 is on and the shape fits.
+typedef struct {
+    int hp, wp;      // padded plane
+    size_t ps, cs;   // plane and channel stride of the padded layout
+    size_t n;        // product columns: (m - 1) * ps + oh * wp
+    int off[49];     // the taps' offsets (k <= 7)
+} AmxGeom;
+
+static int conv_amx_fits(const Layer *l) {
+    const Conv *cv = (const Conv *)l;
+    return cv->stride == 1 && cv->groups == 1 && cv->k <= 7 && cv->pad <= cv->k - 1 &&
+           sizeof(real) == sizeof(float);
+}
+static int conv_amx(const Layer *l) { return conv_amx_fits(l) && emo_bf16(); }
+
+// A plane h x w, padded by pad, for a k x k stride-1 product over m images.
+static AmxGeom amx_geom(int h, int w, int pad, int k, int m) {
+    AmxGeom g;
+    g.hp = h + 2 * pad, g.wp = w + 2 * pad;
+    g.ps = (size_t)g.hp * g.wp;
+    g.cs = (size_t)m * g.ps + (size_t)k;
+    g.n = (size_t)(m - 1) * g.ps + (size_t)(g.hp - k + 1) * g.wp;
+    for (int t = 0; t < k * k; t++) g.off[t] = t / k * g.wp + t % k;
+    return g;
+}
+
+// m images (c, h, w), image stride is, channel stride hw, into the padded layout at xp.
+static void amx_pad(const real *x, size_t is, int c, int h, int w, int m, AmxGeom g, int pad,
+                    real *xp) {
+    for (int ci = 0; ci < c; ci++) {
+        real *d = xp + ci * g.cs;
+        memset(d, 0, g.cs * sizeof(real));
+        for (int i = 0; i < m; i++)
+            for (int r = 0; r < h; r++)
+                memcpy(d + i * g.ps + (size_t)(r + pad) * g.wp + pad,
+                       x + i * is + ((size_t)ci * h + r) * w, (size_t)w * sizeof(real));
+    }
+}
+
+// Workspace of the AMX path for chunks of m images, per thread (the forward needs the first
+// two parts): padded input, product (or dY), padded dy, input-gradient product.
+static size_t conv_ws_amx(const Layer *l, int m) {
+    const Conv *cv = (const Conv *)l;
+    AmxGeom g = amx_geom(l->in.h, l->in.w, cv->pad, cv->k, m);
+    AmxGeom g2 = amx_geom(l->out.h, l->out.w, cv->k - 1 - cv->pad, cv->k, m);
+    return (size_t)l->in.c * g.cs + (size_t)l->out.c * g.n + (size_t)l->out.c * g2.cs +
+           (size_t)l->in.c * g2.n;
+}
+
 static size_t conv_ws_shift(const Layer *l) {   // per thread: padded input, padded output
     ShiftGeom s = shift_geom(l);
     return (size_t)l->in.c * s.ps + (size_t)l->out.c * s.npix;
@@ -242,6 +299,7 @@ static size_t conv_ws_thread(const Layer *l, int chunk) {
     if (wf > lowered) lowered = wf;
     // the backward's Winograd passes (weights, input) run after col and dy
     lowered += wf > wb ? wf : wb;
+    if (conv_amx_fits(l) && conv_ws_amx(l, chunk) > lowered) lowered = conv_ws_amx(l, chunk);
     return lowered + conv_grads_len(l);
 }
 
@@ -251,6 +309,83 @@ static int conv_threads(const Conv *cv, int nchunks) {
     return t < nchunks ? t : nchunks;
 }
 
+// The AMX forward of images [i0, i0 + m) (see AmxGeom).
+static void amx_forward(Layer *l, const real *x, real *y, int i0, int m, real *ws) {
+    Conv *cv = (Conv *)l;
+    int ic = l->in.c, oc = l->out.c, k = cv->k, oh = l->out.h, ow = l->out.w;
+    size_t in_sz = (size_t)shape_size(l->in), hw = (size_t)oh * ow;
+    AmxGeom g = amx_geom(l->in.h, l->in.w, cv->pad, k, m);
+    real *xp = ws, *yp = ws + (size_t)ic * g.cs;
+    amx_pad(x + i0 * in_sz, in_sz, ic, l->in.h, l->in.w, m, g, cv->pad, xp);
+    emo_gemm_rows(0, 0, oc, (int)g.n, ic * k * k, (RowMap){cv->w, (size_t)ic * k * k, 1, NULL},
+                  cv->wpack, (RowMap){xp, g.cs, k * k, g.off}, 0, yp, (int)g.n);
+    for (int i = 0; i < m; i++)
+        for (int o = 0; o < oc; o++) {
+            real bo = cv->b ? cv->b[o] : 0;
+            for (int r = 0; r < oh; r++)
+                bias_relu(y + ((size_t)(i0 + i) * oc + o) * hw + (size_t)r * ow,
+                          yp + (size_t)o * g.n + i * g.ps + (size_t)r * g.wp, (size_t)ow, bo,
+                          l->relu);
+        }
+}
+
+// The AMX backward of images [i0, i0 + m): dW (oc x ic*k*k) and db accumulate into dwt and
+// db; dx (if not NULL) from the turned kernels w2 (ic x oc*k*k).
+static void amx_backward(Layer *l, const real *x, const real *y, const real *dy, real *dx,
+                         const real *w2, int i0, int m, real *ws, real *dwt, real *db) {
+    Conv *cv = (Conv *)l;
+    int ic = l->in.c, oc = l->out.c, k = cv->k, oh = l->out.h, ow = l->out.w, kk = k * k;
+    size_t in_sz = (size_t)shape_size(l->in), hw = (size_t)oh * ow;
+    AmxGeom g = amx_geom(l->in.h, l->in.w, cv->pad, k, m);
+    AmxGeom g2 = amx_geom(oh, ow, k - 1 - cv->pad, k, m);
+    int p2 = k - 1 - cv->pad;
+    real *xp = ws, *dyp = xp + (size_t)ic * g.cs, *dpad = dyp + (size_t)oc * g.n;
+    real *dxp = dpad + (size_t)oc * g2.cs;
+    // dY in the product's layout, junk zeroed, masked by a fused ReLU; and padded by p2
+    memset(dyp, 0, (size_t)oc * g.n * sizeof(real));
+    for (int o = 0; o < oc; o++) {
+        real acc = 0;
+        for (int i = 0; i < m; i++) {
+            const real *s = dy + ((size_t)(i0 + i) * oc + o) * hw;
+            const real *ys = y + ((size_t)(i0 + i) * oc + o) * hw;
+            for (int r = 0; r < oh; r++) {
+                real *d = dyp + (size_t)o * g.n + i * g.ps + (size_t)r * g.wp;
+                const real *sr = s + (size_t)r * ow, *yr = ys + (size_t)r * ow;
+                if (l->relu)
+                    for (int c = 0; c < ow; c++) d[c] = yr[c] > 0 ? sr[c] : 0;
+                else
+                    memcpy(d, sr, (size_t)ow * sizeof(real));
+                for (int c = 0; c < ow; c++) acc += d[c];
+            }
+        }
+        if (db) db[o] += acc;
+    }
+    amx_pad(x + i0 * in_sz, in_sz, ic, l->in.h, l->in.w, m, g, cv->pad, xp);
+    // dW (oc x ic*kk) += dY (oc x n) . rows(c, t)^T
+    emo_gemm_rows(0, 1, oc, ic * kk, (int)g.n, (RowMap){dyp, g.n, 1, NULL}, NULL,
+                  (RowMap){xp, g.cs, kk, g.off}, 1, dwt, ic * kk);
+    if (!dx) return;
+    // dy again, padded by p2 for the transposed product (junk positions are zeros already)
+    for (int o = 0; o < oc; o++) {
+        real *d = dpad + o * g2.cs;
+        memset(d, 0, g2.cs * sizeof(real));
+        for (int i = 0; i < m; i++)
+            for (int r = 0; r < oh; r++)
+                memcpy(d + i * g2.ps + (size_t)(r + p2) * g2.wp + p2,
+                       dyp + (size_t)o * g.n + i * g.ps + (size_t)r * g.wp,
+                       (size_t)ow * sizeof(real));
+    }
+    emo_gemm_rows(0, 0, ic, (int)g2.n, oc * kk, (RowMap){w2, (size_t)oc * kk, 1, NULL}, NULL,
+                  (RowMap){dpad, g2.cs, kk, g2.off}, 0, dxp, (int)g2.n);
+    int h = l->in.h, w = l->in.w;
+    for (int i = 0; i < m; i++)
+        for (int ci = 0; ci < ic; ci++)
+            for (int r = 0; r < h; r++)
+                memcpy(dx + (i0 + i) * in_sz + ((size_t)ci * h + r) * w,
+                       dxp + (size_t)ci * g2.n + i * g2.ps + (size_t)r * g2.wp,
+                       (size_t)w * sizeof(real));
+}
+
 static void conv_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {
     Conv *cv = (Conv *)l;
     int ic = l->in.c, oc = l->out.c, g = cv->groups, k = cv->k;
@@ -258,6 +393,14 @@ static void conv_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {
     int K = ic * k * k, Kg = K / g, ocg = oc / g, chunk = conv_chunk(l, n);
     int nchunks = (n + chunk - 1) / chunk, T = conv_threads(cv, nchunks);
     size_t per = conv_ws_thread(l, conv_chunk(l, cv->nmax));
+    if (conv_amx(l)) {
+#pragma omp parallel for num_threads(T) schedule(static) if (T > 1)
+        for (int ch = 0; ch < nchunks; ch++) {
+            int i0 = ch * chunk, m = n - i0 < chunk ? n - i0 : chunk;
+            amx_forward(l, x, y, i0, m, c->ws + per * (size_t)omp_get_thread_num());
+        }
+        return;
+    }
     if (conv_wino(l)) {
         const real *u = cv->wino;
         if (!u) {   // weights may change between calls: transformed after the thread areas
@@ -329,6 +472,33 @@ static void conv_backward(Layer *l, const real *x, const real *y, const real *dy
     size_t nw = wdw ? (size_t)36 * oc * ic : (size_t)oc * Kg;
     size_t gpos = per - conv_grads_len(l);   // the private gradients end each area
     real *udx = c->ws + per * (size_t)cv->threads;   // as in the forward
+    if (conv_amx(l)) {
+        int kk = k * k;
+        if (dx)   // the turned kernels: W2[c][o][t] = W[o][c][kk-1-t]
+            for (int o = 0; o < oc; o++)
+                for (int ci = 0; ci < ic; ci++)
+                    for (int t = 0; t < kk; t++)
+                        udx[((size_t)ci * oc + o) * kk + t] =
+                            cv->w[((size_t)o * ic + ci) * kk + kk - 1 - t];
+        size_t nk = (size_t)oc * ic * kk;
+#pragma omp parallel num_threads(T) if (T > 1)
+        {
+            real *ws = c->ws + per * (size_t)omp_get_thread_num(), *dwt = ws + gpos;
+            memset(dwt, 0, (nk + oc) * sizeof(real));
+#pragma omp for schedule(static)
+            for (int ch = 0; ch < nchunks; ch++) {
+                int i0 = ch * chunk, m = n - i0 < chunk ? n - i0 : chunk;
+                amx_backward(l, x, y, dy, dx, udx, i0, m, ws, dwt, cv->db ? dwt + nk : NULL);
+            }
+        }
+        for (int t = 0; t < T; t++) {   // sum the threads' private gradients
+            const real *dwt = c->ws + per * (size_t)t + gpos;
+            for (size_t i = 0; i < nk; i++) cv->dw[i] += dwt[i];
+            if (cv->db)
+                for (int o = 0; o < oc; o++) cv->db[o] += dwt[nk + o];
+        }
+        return;
+    }
     if (wdx) wino_filter(cv->w, oc, ic, k, 1, udx);
 #pragma omp parallel num_threads(T) if (T > 1)
     {
@@ -422,6 +592,7 @@ static long conv_reserve(Layer *l, int n, int with_grads) {
     size_t taps = conv_shifted(l) ? conv_ntaps(l) : 0;
     if ((conv_wino_fits(l) || conv_wino_dx_fits(l)) && (size_t)36 * l->out.c * l->in.c > taps)
         taps = (size_t)36 * l->out.c * l->in.c;
+    if (conv_amx_fits(l) && conv_ntaps(l) > taps) taps = conv_ntaps(l);   // the turned kernels
     return (long)(conv_ws_thread(l, conv_chunk(l, n)) * (size_t)cv->threads + taps);
 }
 
@@ -528,6 +699,7 @@ int conv_freeze(Layer *l) {
         conv_taps(cv, l->in.c, l->out.c, cv->taps);
     }
     if (!emo_bf16() || cv->wpack) return 0;
+    if (conv_amx(l)) shifted = 0;   // the AMX path takes W as it is (oc x in_c*k*k)
     // by tap (oc x ic each) on the shifted path, else by group (oc/g x in_c/g*k*k each)
     int n = shifted ? cv->k * cv->k : cv->groups, M = l->out.c / (shifted ? 1 : cv->groups);
     int K = shifted ? l->in.c : l->in.c / cv->groups * cv->k * cv->k;

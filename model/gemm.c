@@ -125,41 +125,51 @@ static inline void transpose16(const uint32_t *s, uint32_t *d) {
         for (int j = 0; j < 16; j++) d[j * 16 + i] = s[i * 16 + j];
 }
 
-// One 1 KB tile of op(X), 16 "rows" x 32 k, from a matrix whose element (r, k)
-// is at x[r * ld + k] (k_contig) or x[k * ld + r]; rows past nr and k past nk
-// are zeros. The tile holds either [r][pair] (an A tile) or [pair][r] (a B
-// tile, VNNI order).
-AMX static void pack_tile(const float *x, int ld, int k_contig, int nr, int nk, int b_tile,
+// One 1 KB tile of a matrix given by its stored rows (each contiguous), from the row
+// pointers rp (NULL: a row of zeros) at position at: either (k_contig) 16 rows of 32 k each,
+// rp[0..16) + at + [0, 32), or 32 k-rows of 16 each, rp[0..32) + at + [0, 16); nv of them
+// valid (zeros past). The tile holds either [r][pair] (an A tile) or [pair][r] (a B tile).
+AMX static void pack_tile(const float *const *rp, size_t at, int k_contig, int nv, int b_tile,
                           uint16_t *t) {
     _Alignas(64) uint32_t tmp[256];
     uint32_t *dst = b_tile == k_contig ? tmp : (uint32_t *)t;
     if (k_contig) {   // dst[r][p]
-        for (int r = 0; r < 16; r++)
-            _mm512_store_si512(dst + r * 16,
-                               r < nr ? pairs_row(x + (size_t)r * ld, nk) : _mm512_setzero_si512());
+        for (int i = 0; i < 16; i++)
+            _mm512_store_si512(dst + i * 16, rp[i] ? pairs_row(rp[i] + at, nv)
+                                                   : _mm512_setzero_si512());
     } else {   // dst[p][r]
         for (int p = 0; p < 16; p++) {
-            int k = 2 * p;
-            const float *r0 = k < nk ? x + (size_t)k * ld : NULL;
-            const float *r1 = k + 1 < nk ? x + (size_t)(k + 1) * ld : NULL;
-            _mm512_store_si512(dst + p * 16, r0 ? pairs_cols(r0, r1, nr) : _mm512_setzero_si512());
+            const float *r0 = rp[2 * p], *r1 = rp[2 * p + 1];
+            _mm512_store_si512(dst + p * 16, r0 ? pairs_cols(r0 + at, r1 ? r1 + at : NULL, nv)
+                                                : _mm512_setzero_si512());
         }
     }
     if (dst == tmp) transpose16(tmp, (uint32_t *)t);
 }
 
-// Pack rows [r0, r0 + 16*nrt) x k [k0, k0 + kc) of op(X) as nrt x (kc/32)
-// tiles, row-tile-major.
-AMX static void pack(const float *x, int ld, int k_contig, int rows, int r0, int nrt, int kmax,
-                     int k0, int kc, int b_tile, uint16_t *out) {
+// Pack rows [r0, r0 + 16*nrt) x k [k0, k0 + kc) of op(X) (rows x kmax) as nrt x (kc/32) tiles,
+// row-tile-major. op(X)(r, k) is X's row r at k (k_contig) or its row k at r. The row
+// pointers are worked out once per strip of tiles that shares them.
+AMX static void pack(RowMap x, int k_contig, int rows, int r0, int nrt, int kmax, int k0, int kc,
+                     int b_tile, uint16_t *out) {
     int nkt = (kc + 31) / 32;
-    // walk along X's rows: k-tile outermost when rows run along k's other side
-    for (int i = 0; i < nrt * nkt; i++) {
-        int rt = k_contig ? i / nkt : i % nrt, kt = k_contig ? i % nkt : i / nrt;
-        int r = r0 + rt * 16, k = k0 + kt * 32;
-        const float *s = k_contig ? x + (size_t)r * ld + k : x + (size_t)k * ld + r;
-        pack_tile(s, ld, k_contig, rows - r, kmax - k, b_tile,
-                  out + ((size_t)rt * nkt + kt) * TILE);
+    const float *rp[32];
+    if (k_contig) {   // a strip of 16 rows r, along k
+        for (int rt = 0; rt < nrt; rt++) {
+            int r = r0 + rt * 16;
+            for (int i = 0; i < 16; i++) rp[i] = r + i < rows ? rowmap_row(x, r + i) : NULL;
+            for (int kt = 0; kt < nkt; kt++)
+                pack_tile(rp, (size_t)k0 + kt * 32, 1, kmax - k0 - kt * 32, b_tile,
+                          out + ((size_t)rt * nkt + kt) * TILE);
+        }
+    } else {   // a strip of 32 rows k, along r
+        for (int kt = 0; kt < nkt; kt++) {
+            int k = k0 + kt * 32;
+            for (int i = 0; i < 32; i++) rp[i] = k + i < kmax ? rowmap_row(x, k + i) : NULL;
+            for (int rt = 0; rt < nrt; rt++)
+                pack_tile(rp, (size_t)r0 + rt * 16, 0, rows - r0 - rt * 16, b_tile,
+                          out + ((size_t)rt * nkt + kt) * TILE);
+        }
     }
 }
 
@@ -204,15 +214,24 @@ static size_t packed_at(int M, int k0, int m0, int nkt) {
     return ((size_t)(k0 / 32) * ((M + 31) / 32) * 2 + (size_t)(m0 / 32) * 2 * nkt) * TILE;
 }
 
-AMX static void gemm_amx(int ta, int tb, int M, int N, int K, const float *A, int lda,
-                         const uint16_t *apre, const float *B, int ldb, int beta, float *C,
-                         int ldc) {
+AMX static void gemm_amx(int ta, int tb, int M, int N, int K, RowMap A, const uint16_t *apre,
+                         RowMap B, int beta, float *C, int ldc) {
     int nc_max = N < NC ? (N + 31) / 32 * 32 : NC, kc_max = K < KC ? (K + 31) / 32 * 32 : KC;
-    size_t bsz = (size_t)nc_max * kc_max, asz = (size_t)32 * kc_max;
+    // with several column blocks, A's k-block is packed once for all of them, else strip by
+    // strip (kept in L1)
+    int a_whole = !apre && N > NC;
+    size_t bsz = (size_t)nc_max * kc_max;
+    size_t asz = (size_t)(a_whole ? (M + 31) / 32 * 32 : 32) * kc_max;
     uint16_t *bp = scratch(bsz + asz);
-    if (!bp) {   // out of memory for the packing buffers: float32 instead
-        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                    M, N, K, 1, A, lda, B, ldb, (float)beta, C, ldc);
+    if (!bp) {   // out of memory for the packing buffers: one column at a time, in float32
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                double acc = beta ? C[(size_t)i * ldc + j] : 0;
+                for (int k = 0; k < K; k++)
+                    acc += (double)(ta ? rowmap_row(A, k)[i] : rowmap_row(A, i)[k]) *
+                           (tb ? rowmap_row(B, j)[k] : rowmap_row(B, k)[j]);
+                C[(size_t)i * ldc + j] = (float)acc;
+            }
         return;
     }
     uint16_t *ap = bp + bsz;
@@ -221,12 +240,16 @@ AMX static void gemm_amx(int ta, int tb, int M, int N, int K, const float *A, in
     for (int k0 = 0; k0 < K; k0 += KC) {
         int kc = K - k0 < KC ? K - k0 : KC, nkt = (kc + 31) / 32;
         int acc = beta || k0 > 0;
+        if (a_whole)
+            for (int m0 = 0; m0 < M; m0 += 32)
+                pack(A, !ta, M, m0, 2, K, k0, kc, 0, bp + bsz + (size_t)m0 / 32 * 2 * nkt * TILE);
         for (int n0 = 0; n0 < N; n0 += NC) {
             int nc = N - n0 < NC ? N - n0 : NC, nct = (nc + 31) / 32 * 2;
-            pack(B, ldb, tb, N, n0, nct, K, k0, kc, 1, bp);
+            pack(B, tb, N, n0, nct, K, k0, kc, 1, bp);
             for (int m0 = 0; m0 < M; m0 += 32) {
                 if (apre) ap = (uint16_t *)apre + packed_at(M, k0, m0, nkt);
-                else pack(A, lda, !ta, M, m0, 2, K, k0, kc, 0, ap);
+                else if (a_whole) ap = bp + bsz + (size_t)m0 / 32 * 2 * nkt * TILE;
+                else pack(A, !ta, M, m0, 2, K, k0, kc, 0, ap);
                 for (int j = 0; j < nct; j += 2) {
                     int c0 = n0 + j * 16, mr = M - m0 < 32 ? M - m0 : 32;
                     int nr = N - c0 < 32 ? N - c0 : 32;
@@ -260,8 +283,8 @@ void emo_gemm(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, 
     // tiles.
     if (g_on && order == CblasRowMajor && alpha == 1 && (beta == 0 || beta == 1) && M >= 16 &&
         N >= 16 && K >= 16) {
-        gemm_amx(ta == CblasTrans, tb == CblasTrans, M, N, K, A, lda, NULL, B, ldb, beta == 1, C,
-                 ldc);
+        gemm_amx(ta == CblasTrans, tb == CblasTrans, M, N, K, (RowMap){A, (size_t)lda, 1, NULL},
+                 NULL, (RowMap){B, (size_t)ldb, 1, NULL}, beta == 1, C, ldc);
         return;
     }
     cblas_sgemm(order, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -277,7 +300,8 @@ AMX static void pack_a_amx(int M, int K, const float *A, int lda, uint16_t *out)
     for (int k0 = 0; k0 < K; k0 += KC) {
         int kc = K - k0 < KC ? K - k0 : KC, nkt = (kc + 31) / 32;
         for (int m0 = 0; m0 < M; m0 += 32)
-            pack(A, lda, 1, M, m0, 2, K, k0, kc, 0, out + packed_at(M, k0, m0, nkt));
+            pack((RowMap){A, (size_t)lda, 1, NULL}, 1, M, m0, 2, K, k0, kc, 0,
+                 out + packed_at(M, k0, m0, nkt));
     }
 }
 #endif
@@ -294,11 +318,25 @@ void emo_gemm_packed(const uint16_t *ap, const real *A, int lda, CBLAS_TRANSPOSE
                      int K, const real *B, int ldb, real beta, real *C, int ldc) {
 #ifndef EMOCAM_F64
     if (g_on && ap && (beta == 0 || beta == 1)) {
-        gemm_amx(0, tb == CblasTrans, M, N, K, A, lda, ap, B, ldb, beta == 1, C, ldc);
+        gemm_amx(0, tb == CblasTrans, M, N, K, (RowMap){A, (size_t)lda, 1, NULL}, ap,
+                 (RowMap){B, (size_t)ldb, 1, NULL}, beta == 1, C, ldc);
         return;
     }
 #else
     (void)ap;
 #endif
     emo_gemm(CblasRowMajor, CblasNoTrans, tb, M, N, K, 1, A, lda, B, ldb, beta, C, ldc);
+}
+
+void emo_gemm_rows(int ta, int tb, int M, int N, int K, RowMap A, const uint16_t *apre, RowMap B,
+                   real beta, real *C, int ldc) {
+#ifndef EMOCAM_F64
+    if (g_on) {
+        gemm_amx(ta, tb, M, N, K, A, apre, B, beta != 0, C, ldc);
+        return;
+    }
+#endif
+    (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)A, (void)apre, (void)B, (void)beta;
+    (void)C, (void)ldc;
+    abort();   // callers check emo_bf16() first
 }

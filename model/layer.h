@@ -17,6 +17,28 @@ void emo_gemm(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, 
 // into bfloat16 tiles (emo_packed_len uint16 elements), and C = A op(B) + beta C from the
 // packing, or from the float32 A when bfloat16 is off.
 size_t emo_packed_len(int M, int K);
+
+// A matrix given by its rows, each contiguous: row j starts at base + (j / per) * stride +
+// off[j % per] (per 1, off NULL: a plain row-major matrix). Lowers a convolution without
+// copying: the rows (channel c, tap t) of its im2col matrix are the channel's padded plane
+// from the tap's offset on.
+typedef struct {
+    const real *base;
+    size_t stride;
+    int per;
+    const int *off;
+} RowMap;
+
+static inline const real *rowmap_row(RowMap m, int j) {
+    return m.per == 1 ? m.base + (size_t)j * m.stride
+                      : m.base + (size_t)(j / m.per) * m.stride + m.off[j % m.per];
+}
+
+// C (M x N) = op(A) op(B) + beta C (beta 0 or 1) on AMX, with op(X) as in emo_gemm: op(A)(i, k)
+// is row i at k, or (ta) row k at i; op(B)(k, j) row k at j, or (tb) row j at k. apre: A
+// packed by emo_pack_a instead (then ta must be 0). Only in bfloat16 mode.
+void emo_gemm_rows(int ta, int tb, int M, int N, int K, RowMap A, const uint16_t *apre, RowMap B,
+                   real beta, real *C, int ldc);
 void emo_pack_a(int M, int K, const real *A, int lda, uint16_t *out);
 void emo_gemm_packed(const uint16_t *ap, const real *A, int lda, CBLAS_TRANSPOSE tb, int M, int N,
                      int K, const real *B, int ldb, real beta, real *C, int ldc);
