@@ -95,7 +95,7 @@ void col2im_batch(const real *col, int n, int c, int h, int w, int k, int stride
 // col buffer (small enough to stay in cache) and runs single-threaded GEMMs on it (OpenBLAS's
 // OpenMP build does not fork inside a parallel region). A chunk holds enough images that the
 // GEMM's N = images * oh * ow is at least CHUNK_N.
-enum { CHUNK_N = 256 };
+enum { CHUNK_N = 256, AMX_CHUNK_N = 1024 };
 
 // d[p] = s[p] + b for n pixels, clamped at 0 when a ReLU is fused.
 static void bias_relu(real *restrict d, const real *s, size_t n, real b, int relu) {
@@ -181,9 +181,15 @@ typedef struct {
     int off[49];     // the taps' offsets (k <= 7)
 } AmxGeom;
 
+// Worth it when the lowered matrix has at least 32 rows (one input channel stays on float32
+// im2col) and at least 60 % of the padded plane's pixels are outputs (6x6 planes, 56 %, go by
+// im2col onto AMX products: their junk would cost more than im2col).
 static int conv_amx_fits(const Layer *l) {
     const Conv *cv = (const Conv *)l;
+    long valid = (long)l->out.h * l->out.w;
+    long padded = (long)(l->in.h + 2 * cv->pad) * (l->in.w + 2 * cv->pad);
     return cv->stride == 1 && cv->groups == 1 && cv->k <= 7 && cv->pad <= cv->k - 1 &&
+           l->in.c * cv->k * cv->k >= 32 && 10 * valid >= 6 * padded &&
            sizeof(real) == sizeof(float);
 }
 static int conv_amx(const Layer *l) { return conv_amx_fits(l) && emo_bf16(); }
@@ -272,6 +278,11 @@ static void conv_forward_shift(Layer *l, const real *taps, const uint16_t *wpack
 }
 
 static int conv_chunk(const Layer *l, int n) {
+    if (conv_amx(l)) {   // products of at least AMX_CHUNK_N columns of padded planes
+        const Conv *cv = (const Conv *)l;
+        int ps = (l->in.h + 2 * cv->pad) * (l->in.w + 2 * cv->pad), c = (AMX_CHUNK_N + ps - 1) / ps;
+        return c < n ? c : n;
+    }
     int hw = l->out.h * l->out.w, c = (CHUNK_N + hw - 1) / hw;
     return c < n ? c : n;
 }
@@ -288,8 +299,11 @@ static size_t conv_grads_len(const Layer *l) {   // private weight and bias grad
     return n + l->out.c;
 }
 
-static size_t conv_ws_thread(const Layer *l, int chunk) {
+// For batches of up to nmax images, in either precision (it can change between calls).
+static size_t conv_ws_thread(const Layer *l, int nmax) {
     const Conv *cv = (const Conv *)l;
+    int hw = l->out.h * l->out.w, chunk = (CHUNK_N + hw - 1) / hw;
+    if (chunk > nmax) chunk = nmax;
     size_t K = (size_t)l->in.c * cv->k * cv->k, nhw = (size_t)chunk * l->out.h * l->out.w;
     size_t lowered = K * nhw + (size_t)l->out.c * nhw;
     if (conv_shifted(l) && conv_ws_shift(l) > lowered) lowered = conv_ws_shift(l);
@@ -299,7 +313,12 @@ static size_t conv_ws_thread(const Layer *l, int chunk) {
     if (wf > lowered) lowered = wf;
     // the backward's Winograd passes (weights, input) run after col and dy
     lowered += wf > wb ? wf : wb;
-    if (conv_amx_fits(l) && conv_ws_amx(l, chunk) > lowered) lowered = conv_ws_amx(l, chunk);
+    if (conv_amx_fits(l)) {
+        int ps = (l->in.h + 2 * cv->pad) * (l->in.w + 2 * cv->pad);
+        int ca = (AMX_CHUNK_N + ps - 1) / ps;
+        size_t a = conv_ws_amx(l, ca < nmax ? ca : nmax);
+        if (a > lowered) lowered = a;
+    }
     return lowered + conv_grads_len(l);
 }
 
@@ -392,7 +411,7 @@ static void conv_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {
     size_t hw = (size_t)l->out.h * l->out.w, in_sz = (size_t)shape_size(l->in);
     int K = ic * k * k, Kg = K / g, ocg = oc / g, chunk = conv_chunk(l, n);
     int nchunks = (n + chunk - 1) / chunk, T = conv_threads(cv, nchunks);
-    size_t per = conv_ws_thread(l, conv_chunk(l, cv->nmax));
+    size_t per = conv_ws_thread(l, cv->nmax);
     if (conv_amx(l)) {
 #pragma omp parallel for num_threads(T) schedule(static) if (T > 1)
         for (int ch = 0; ch < nchunks; ch++) {
@@ -467,7 +486,7 @@ static void conv_backward(Layer *l, const real *x, const real *y, const real *dy
     size_t hw = (size_t)l->out.h * l->out.w, in_sz = (size_t)shape_size(l->in);
     int K = ic * k * k, Kg = K / g, ocg = oc / g, chunk = conv_chunk(l, n);
     int nchunks = (n + chunk - 1) / chunk, T = conv_threads(cv, nchunks);
-    size_t per = conv_ws_thread(l, conv_chunk(l, cv->nmax));
+    size_t per = conv_ws_thread(l, cv->nmax);
     int wdw = conv_wino(l), wdx = dx && conv_wino_dx(l);
     size_t nw = wdw ? (size_t)36 * oc * ic : (size_t)oc * Kg;
     size_t gpos = per - conv_grads_len(l);   // the private gradients end each area
@@ -593,7 +612,7 @@ static long conv_reserve(Layer *l, int n, int with_grads) {
     if ((conv_wino_fits(l) || conv_wino_dx_fits(l)) && (size_t)36 * l->out.c * l->in.c > taps)
         taps = (size_t)36 * l->out.c * l->in.c;
     if (conv_amx_fits(l) && conv_ntaps(l) > taps) taps = conv_ntaps(l);   // the turned kernels
-    return (long)(conv_ws_thread(l, conv_chunk(l, n)) * (size_t)cv->threads + taps);
+    return (long)(conv_ws_thread(l, n) * (size_t)cv->threads + taps);
 }
 
 static void conv_init(Layer *l, Rng *rng) {
