@@ -8,6 +8,8 @@
 #   scripts/train_vs_torch.sh [EPOCHS] [THREADS] [ROUNDS] [WHICH]
 #   WHICH: all (default), simple (simple CNN v1, no augmentation) or deep_aug (the deeper CNN
 #   with random crops and flips, the pair the trainer's speed bar names)
+#   EMOCAM_TRAIN_ARGS: extra emocam-train options, e.g. --bf16 (PyTorch's baseline script has
+#   no such switch: it stays in float32)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 epochs=${1:-1}
@@ -34,12 +36,12 @@ compare() {   # name torch-model torch-flags emocam-arch emocam-aug
          grep '"epoch"' | sed 's/.*"img_per_s": \([0-9.]*\).*/\1/' | sort -n | tail -1)
     rm -rf "$work/$name"
     "$bin" train --data "$shared/data/fer2013" --arch "$arch" --epochs "$epochs" --threads "$threads" \
-      --aug "$aug" --out "$work/$name" >/dev/null
+      --aug "$aug" ${EMOCAM_TRAIN_ARGS:-} --out "$work/$name" >/dev/null
     er=$(tail -n +2 "$work/$name/log.csv" | cut -d, -f8 | sort -n | tail -1)
     t=$(max "$t" "$tr"); e=$(max "$e" "$er")
     ts+="${ts:+, }$tr"; es+="${es:+, }$er"
   done
-  echo "{\"run\": \"$name\", \"epochs\": $epochs, \"threads\": $threads, \"rounds\": $rounds, \"torch_img_s\": [$ts], \"emocam_img_s\": [$es], \"torch_best\": $t, \"emocam_best\": $e, \"speedup\": $(awk -v e="$e" -v t="$t" 'BEGIN { printf "%.2f", e / t }')}"
+  echo "{\"run\": \"$name\", \"emocam_args\": \"${EMOCAM_TRAIN_ARGS:-}\", \"epochs\": $epochs, \"threads\": $threads, \"rounds\": $rounds, \"torch_img_s\": [$ts], \"emocam_img_s\": [$es], \"torch_best\": $t, \"emocam_best\": $e, \"speedup\": $(awk -v e="$e" -v t="$t" 'BEGIN { printf "%.2f", e / t }')}"
 }
 case $which in
   all|simple) compare simple_cnn_v1 simple_cnn_v1 "" assets/models/simple_cnn_v1.arch none ;;&
