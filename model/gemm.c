@@ -1,24 +1,22 @@
-// gemm.c: the engine's matrix product. float32 through OpenBLAS by default; in
-// bfloat16 mode (emo_set_bf16) the big products round both operands to bfloat16
-// and multiply them on the AMX tile unit of recent Xeons (Sapphire Rapids and
-// later), accumulating in float32.
+// gemm.c: the engine's matrix product. float32 through OpenBLAS by default; in bfloat16 mode
+// (emo_set_bf16) the products round both operands to bfloat16 and multiply them on the AMX
+// tile unit of recent Xeons (Sapphire Rapids and later), accumulating in float32.
 //
-// AMX holds eight 1 KB tile registers. Here tiles 0-3 accumulate a 32x32 block
-// of C (four 16x16 float32 tiles), 4-5 hold two 16x32 bfloat16 strips of A, 6-7
-// two 32x16 strips of B in the "VNNI" order the instruction wants (row p holds,
-// for each of 16 columns, the pair of k = 2p, 2p+1). TDPBF16PS then does
-// 16x16x32 multiply-adds per instruction.
+// AMX holds eight 1 KB tile registers. Here tiles 0-3 accumulate a 32x32 block of C (four
+// 16x16 float32 tiles), 4-5 hold two 16x32 bfloat16 strips of A, 6-7 two 32x16 strips of B in
+// the "VNNI" order the instruction wants (row p holds, for each of 16 columns, the pair of
+// k = 2p, 2p+1). TDPBF16PS then does 16x16x32 multiply-adds per instruction.
 //
-// Blocking follows GotoBLAS: for each KC x NC block of B (packed once, kept in
-// L2), each 32-row strip of A is packed (kept in L1) and swept across the
-// block's columns. Packing converts to bfloat16 with round-to-nearest-even
-// (VCVTNE2PS2BF16) and pads every block with zeros to whole tiles, so edges
-// need no special kernel; only the C blocks that stick out of C go through a
-// 32x32 scratch block.
+// Blocking follows GotoBLAS: for each KC x NC block of B (packed once, kept in L2), each 32-row
+// strip of A is packed (kept in L1) and swept across the block's columns; when B has several
+// column blocks, A's KC block is packed once for all of them. Packing converts to bfloat16 with
+// round-to-nearest-even (VCVTNE2PS2BF16) and pads every block with zeros to whole tiles, so
+// edges need no special kernel; only the C blocks that stick out of C go through a 32x32
+// scratch block. Operands are read through row pointers (RowMap, layer.h), so a convolution's
+// lowered matrix can be packed straight from its padded planes, without im2col.
 #define _DEFAULT_SOURCE   // syscall()
 #include <cpuid.h>
 #include <immintrin.h>
-#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,9 +31,8 @@ enum { KC = 512, NC = 256, TILE = 512 };   // KC, NC: multiples of 32; TILE: bf1
 static int g_avail = -1;   // -1: not probed yet
 static int g_on;
 
-// AMX-TILE and AMX-BF16 in CPUID, the tile state enabled by the OS (XCR0 bits
-// 17-18), and Linux's per-process permission to use it (arch_prctl
-// ARCH_REQ_XCOMP_PERM, kernel >= 5.16).
+// AMX-TILE and AMX-BF16 in CPUID, the tile state enabled by the OS (XCR0 bits 17-18), and
+// Linux's per-process permission to use it (arch_prctl ARCH_REQ_XCOMP_PERM, kernel >= 5.16).
 static int amx_probe(void) {
     unsigned a, b, c, d;
     if (__get_cpuid_max(0, NULL) < 7) return 0;
@@ -102,16 +99,15 @@ static inline __mmask16 mask16(int n) {
     return n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
 }
 
-// 32 floats s[0..n) (zeros past n) as 32 bfloat16, in order: 16 pairs (2p,
-// 2p+1) as dwords.
+// 32 floats s[0..n) (zeros past n) as 32 bfloat16, in order: 16 pairs (2p, 2p+1) as dwords.
 AMX static inline __m512i pairs_row(const float *s, int n) {
     __m512 lo = _mm512_maskz_loadu_ps(mask16(n), s);
     __m512 hi = _mm512_maskz_loadu_ps(mask16(n - 16), s + 16);
     return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
 }
 
-// Rows r0 and r1 (16 floats each, zeros past n; r1 NULL: zeros) interleaved
-// into 16 dwords (r0[j], r1[j]).
+// Rows r0 and r1 (16 floats each, zeros past n; r1 NULL: zeros) interleaved into 16 dwords
+// (r0[j], r1[j]).
 AMX static inline __m512i pairs_cols(const float *r0, const float *r1, int n) {
     const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24,
                                          8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
@@ -173,8 +169,7 @@ AMX static void pack(RowMap x, int k_contig, int rows, int r0, int nrt, int kmax
     }
 }
 
-// C[32x32 at c, row stride ldc floats] (+)= A strip (2 row tiles) . B strip (2
-// column tiles).
+// C[32x32 at c, row stride ldc floats] (+)= A strip (2 row tiles) . B strip (2 column tiles).
 AMX static void kernel(const uint16_t *a, const uint16_t *b, int nkt, float *c, int ldc,
                        int accumulate) {
     size_t s = (size_t)ldc * sizeof(float);
@@ -206,14 +201,13 @@ AMX static void kernel(const uint16_t *a, const uint16_t *b, int nkt, float *c, 
     _tile_stored(3, c + (size_t)16 * ldc + 16, s);
 }
 
-// C (M x N, row stride ldc) = op(A) op(B) + beta C, beta 0 or 1. op(A) is M x
-// K: A[i*lda + k] or, transposed, A[k*lda + i]; op(B) is K x N: B[k*ldb + j] or
-// B[j*ldb + k].
 // A packed once (emo_pack_a): for each KC block of k, for each 32-row strip, its 2 x nkt tiles.
 static size_t packed_at(int M, int k0, int m0, int nkt) {
     return ((size_t)(k0 / 32) * ((M + 31) / 32) * 2 + (size_t)(m0 / 32) * 2 * nkt) * TILE;
 }
 
+// C (M x N, row stride ldc) = op(A) op(B) + beta C, beta 0 or 1, op() as in emo_gemm_rows;
+// apre: A packed by emo_pack_a (not transposed).
 AMX static void gemm_amx(int ta, int tb, int M, int N, int K, RowMap A, const uint16_t *apre,
                          RowMap B, int beta, float *C, int ldc) {
     int nc_max = N < NC ? (N + 31) / 32 * 32 : NC, kc_max = K < KC ? (K + 31) / 32 * 32 : KC;
