@@ -205,17 +205,25 @@ static AmxGeom amx_geom(int h, int w, int pad, int k, int m) {
     return g;
 }
 
-// m images (c, h, w), image stride is, channel stride hw, into the padded layout at xp.
-static void amx_pad(const real *x, size_t is, int c, int h, int w, int m, AmxGeom g, int pad,
-                    real *xp) {
+// m images of c planes h x w (image, channel and row strides is, cs, rs) into the padded
+// layout at xp.
+static void amx_pad(const real *x, size_t is, size_t cs, size_t rs, int c, int h, int w, int m,
+                    AmxGeom g, int pad, real *xp) {
     for (int ci = 0; ci < c; ci++) {
         real *d = xp + ci * g.cs;
         memset(d, 0, g.cs * sizeof(real));
         for (int i = 0; i < m; i++)
             for (int r = 0; r < h; r++)
-                memcpy(d + i * g.ps + (size_t)(r + pad) * g.wp + pad,
-                       x + i * is + ((size_t)ci * h + r) * w, (size_t)w * sizeof(real));
+                memcpy(d + i * g.ps + (size_t)(r + pad) * g.wp + pad, x + i * is + ci * cs + r * rs,
+                       (size_t)w * sizeof(real));
     }
+}
+
+// Images per chunk on the AMX path: products of at least AMX_CHUNK_N padded pixels.
+static int amx_chunk(const Layer *l, int n) {
+    const Conv *cv = (const Conv *)l;
+    int ps = (l->in.h + 2 * cv->pad) * (l->in.w + 2 * cv->pad), c = (AMX_CHUNK_N + ps - 1) / ps;
+    return c < n ? c : n;
 }
 
 // Workspace of the AMX path for chunks of m images, per thread (the forward needs the first
@@ -278,11 +286,7 @@ static void conv_forward_shift(Layer *l, const real *taps, const uint16_t *wpack
 }
 
 static int conv_chunk(const Layer *l, int n) {
-    if (conv_amx(l)) {   // products of at least AMX_CHUNK_N columns of padded planes
-        const Conv *cv = (const Conv *)l;
-        int ps = (l->in.h + 2 * cv->pad) * (l->in.w + 2 * cv->pad), c = (AMX_CHUNK_N + ps - 1) / ps;
-        return c < n ? c : n;
-    }
+    if (conv_amx(l)) return amx_chunk(l, n);
     int hw = l->out.h * l->out.w, c = (CHUNK_N + hw - 1) / hw;
     return c < n ? c : n;
 }
@@ -313,12 +317,8 @@ static size_t conv_ws_thread(const Layer *l, int nmax) {
     if (wf > lowered) lowered = wf;
     // the backward's Winograd passes (weights, input) run after col and dy
     lowered += wf > wb ? wf : wb;
-    if (conv_amx_fits(l)) {
-        int ps = (l->in.h + 2 * cv->pad) * (l->in.w + 2 * cv->pad);
-        int ca = (AMX_CHUNK_N + ps - 1) / ps;
-        size_t a = conv_ws_amx(l, ca < nmax ? ca : nmax);
-        if (a > lowered) lowered = a;
-    }
+    if (conv_amx_fits(l) && conv_ws_amx(l, amx_chunk(l, nmax)) > lowered)
+        lowered = conv_ws_amx(l, amx_chunk(l, nmax));
     return lowered + conv_grads_len(l);
 }
 
@@ -335,7 +335,8 @@ static void amx_forward(Layer *l, const real *x, real *y, int i0, int m, real *w
     size_t in_sz = (size_t)shape_size(l->in), hw = (size_t)oh * ow;
     AmxGeom g = amx_geom(l->in.h, l->in.w, cv->pad, k, m);
     real *xp = ws, *yp = ws + (size_t)ic * g.cs;
-    amx_pad(x + i0 * in_sz, in_sz, ic, l->in.h, l->in.w, m, g, cv->pad, xp);
+    amx_pad(x + i0 * in_sz, in_sz, (size_t)l->in.h * l->in.w, (size_t)l->in.w, ic, l->in.h,
+            l->in.w, m, g, cv->pad, xp);
     emo_gemm_rows(0, 0, oc, (int)g.n, ic * k * k, (RowMap){cv->w, (size_t)ic * k * k, 1, NULL},
                   cv->wpack, (RowMap){xp, g.cs, k * k, g.off}, 0, yp, (int)g.n);
     for (int i = 0; i < m; i++)
@@ -379,21 +380,14 @@ static void amx_backward(Layer *l, const real *x, const real *y, const real *dy,
         }
         if (db) db[o] += acc;
     }
-    amx_pad(x + i0 * in_sz, in_sz, ic, l->in.h, l->in.w, m, g, cv->pad, xp);
+    amx_pad(x + i0 * in_sz, in_sz, (size_t)l->in.h * l->in.w, (size_t)l->in.w, ic, l->in.h,
+            l->in.w, m, g, cv->pad, xp);
     // dW (oc x ic*kk) += dY (oc x n) . rows(c, t)^T
     emo_gemm_rows(0, 1, oc, ic * kk, (int)g.n, (RowMap){dyp, g.n, 1, NULL}, NULL,
                   (RowMap){xp, g.cs, kk, g.off}, 1, dwt, ic * kk);
     if (!dx) return;
-    // dy again, padded by p2 for the transposed product (junk positions are zeros already)
-    for (int o = 0; o < oc; o++) {
-        real *d = dpad + o * g2.cs;
-        memset(d, 0, g2.cs * sizeof(real));
-        for (int i = 0; i < m; i++)
-            for (int r = 0; r < oh; r++)
-                memcpy(d + i * g2.ps + (size_t)(r + p2) * g2.wp + p2,
-                       dyp + (size_t)o * g.n + i * g.ps + (size_t)r * g.wp,
-                       (size_t)ow * sizeof(real));
-    }
+    // dy again (masked), padded by p2 for the transposed product
+    amx_pad(dyp, g.ps, g.n, (size_t)g.wp, oc, oh, ow, m, g2, p2, dpad);
     emo_gemm_rows(0, 0, ic, (int)g2.n, oc * kk, (RowMap){w2, (size_t)oc * kk, 1, NULL}, NULL,
                   (RowMap){dpad, g2.cs, kk, g2.off}, 0, dxp, (int)g2.n);
     int h = l->in.h, w = l->in.w;
