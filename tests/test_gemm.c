@@ -32,17 +32,16 @@ static float bf16_round(float f) {   // round to nearest even, as VCVTNE2PS2BF16
     return f;
 }
 
-// One product: op(A) M x K, op(B) K x N, with leading dimensions padded by
-// `pad`.
+// One product: op(A) M x K, op(B) K x N, with leading dimensions padded by `pad`.
 static void check(int ta, int tb, int M, int N, int K, int beta, int pad, uint64_t seed) {
     Rng rng;
     rng_seed(&rng, seed);
     int ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
     int lda = ac + pad, ldb = bc + pad, ldc = N + pad;
-    float *A = malloc(sizeof(float) * (size_t)ar * lda),
-          *B = malloc(sizeof(float) * (size_t)br * ldb);
-    float *C = malloc(sizeof(float) * (size_t)M * ldc),
-          *C0 = malloc(sizeof(float) * (size_t)M * ldc);
+    float *A = malloc(sizeof(float) * (size_t)ar * lda);
+    float *B = malloc(sizeof(float) * (size_t)br * ldb);
+    float *C = malloc(sizeof(float) * (size_t)M * ldc);
+    float *C0 = malloc(sizeof(float) * (size_t)M * ldc);
     for (size_t i = 0; i < (size_t)ar * lda; i++) A[i] = 4 * rng_uniform(&rng) - 2;
     for (size_t i = 0; i < (size_t)br * ldb; i++) B[i] = 2 * rng_uniform(&rng) - 1;
     for (size_t i = 0; i < (size_t)M * ldc; i++) C[i] = C0[i] = rng_uniform(&rng) - 0.5f;
