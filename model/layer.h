@@ -17,6 +17,9 @@ void emo_gemm(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, 
 // into bfloat16 tiles (emo_packed_len uint16 elements), and C = A op(B) + beta C from the
 // packing, or from the float32 A when bfloat16 is off.
 size_t emo_packed_len(int M, int K);
+void emo_pack_a(int M, int K, const real *A, int lda, uint16_t *out);
+void emo_gemm_packed(const uint16_t *ap, const real *A, int lda, CBLAS_TRANSPOSE tb, int M, int N,
+                     int K, const real *B, int ldb, real beta, real *C, int ldc);
 
 // A matrix given by its rows, each contiguous: row j starts at base + (j / per) * stride +
 // off[j % per] (per 1, off NULL: a plain row-major matrix). Lowers a convolution without
@@ -39,9 +42,6 @@ static inline const real *rowmap_row(RowMap m, int j) {
 // packed by emo_pack_a instead (then ta must be 0). Only in bfloat16 mode.
 void emo_gemm_rows(int ta, int tb, int M, int N, int K, RowMap A, const uint16_t *apre, RowMap B,
                    real beta, real *C, int ldc);
-void emo_pack_a(int M, int K, const real *A, int lda, uint16_t *out);
-void emo_gemm_packed(const uint16_t *ap, const real *A, int lda, CBLAS_TRANSPOSE tb, int M, int N,
-                     int K, const real *B, int ldb, real beta, real *C, int ldc);
 
 // Run a loop on several threads only when it is big enough to pay for the fork.
 #define PAR_MIN 32768

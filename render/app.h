@@ -38,7 +38,8 @@ const char *app_default_ensemble(void);
 
 // Try argv[*i] as a recognizer option (--ensemble F, --weights F, --cascade F,
 // --smoothing X, --margin X, --detect-scale X, --min-face N, --tta none|flip|crops,
-// --threads N, --precision auto|fp32|bf16, --no-bars); on success *i is left on its last word. 1: taken; 0: not one of these;
+// --threads N, --precision auto|fp32|bf16, --no-bars); on success *i is left on its last
+// word. 1: taken; 0: not one of these;
 // -1: a bad or missing value, with the message in err.
 int app_option(AppOptions *o, int argc, char **argv, int *i, char *err, size_t errlen);
 // The help lines for those options.

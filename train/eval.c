@@ -62,7 +62,7 @@ static const char *const HELP =
 typedef struct {
     const char *weights, *ensemble, *data, *split, *set, *out, *cache, *cam, *cam_layer;
     long seed, tta, threads, mistakes, cam_member, cam_per_class;
-    int no_cache, bf16;
+    int no_cache;
 } EvalArgs;
 
 
@@ -112,7 +112,6 @@ static int parse_args(int argc, char **argv, EvalArgs *a) {
                 fprintf(stderr, "emocam-train eval: --bf16: this CPU (or kernel) has no AMX-BF16\n");
                 return 2;
             }
-            a->bf16 = 1;
             continue;
         }
         int done = 0;
