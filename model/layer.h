@@ -70,6 +70,7 @@ typedef struct LayerOps {
     void (*destroy)(Layer *l);          // optional: free kind-specific allocations
     double (*flops)(const Layer *l);    // optional: FLOPs per sample
     int fuse_relu;   // 1: the layer can apply a following ReLU to its own output
+    int fuse_pool;   // 1: ... and, in training, a following 2x2 max-pool (maxpool_fusable)
 } LayerOps;
 
 struct Layer {
@@ -80,6 +81,12 @@ struct Layer {
     // relu=1 (it clamps its output, and masks dy by output > 0 in backward), and the ReLU
     // layer gets alias=1 (the chain skips it and shares the producer's buffers).
     int relu, alias;
+    // A 2x2 stride-2 max-pool right after a layer that can fuse it (past a fused ReLU) is done
+    // by that layer in training (Ctx.train): the producer gets pool=1 and writes the pooled
+    // output into the max-pool's buffer (its own, and the ReLU's, stay unwritten), and takes
+    // the max-pool's output gradient in backward; the max-pool gets pooled=1 and is skipped.
+    // Outside training both run as usual.
+    int pool, pooled;
 };
 
 // A chain of layers with one activation buffer (and one gradient buffer) per layer.
@@ -106,7 +113,8 @@ long seq_reserve(Seq *s, int nmax, int with_grads);   // workspace need, -1 on O
 const real *seq_forward(Seq *s, const real *x, int n, Ctx *c);
 void seq_backward(Seq *s, const real *x, const real *dy, real *dx, int n, Ctx *c);
 // One training step (forward, then backward from dy, no input gradient) that adds each
-// layer's milliseconds to fwd_ms[i] and bwd_ms[i]; a fused ReLU's time is its producer's.
+// layer's milliseconds to fwd_ms[i] and bwd_ms[i]; a fused ReLU's or max-pool's time is its
+// producer's.
 void seq_profile(Seq *s, const real *x, const real *dy, int n, Ctx *c, double *fwd_ms,
                  double *bwd_ms);
 void seq_init(Seq *s, Rng *rng);
@@ -163,6 +171,18 @@ Layer *conv_new(Builder *b, Shape in, const char *name, int out_c, int k, int st
 Layer *bn_parse(Builder *b, Args *a, Shape in, const char *name);
 Layer *relu_parse(Builder *b, Args *a, Shape in, const char *name);
 Layer *maxpool_parse(Builder *b, Args *a, Shape in, const char *name);
+// Whether l is a max-pool that its producer may do (k=2, stride 2, no padding, even planes).
+int maxpool_fusable(const Layer *l);
+
+// The winner of a 2x2 window (a0 a1 above b0 b1), the first maximum in window order (as
+// PyTorch picks it): its value, and its position 0..3 in *code. Branch-free, for simd loops.
+static inline real maxpool2_pick(real a0, real a1, real b0, real b1, uint8_t *code) {
+    int ca = a1 > a0, cb = b1 > b0;
+    real a = ca ? a1 : a0, b = cb ? b1 : b0;
+    int cr = b > a;
+    *code = (uint8_t)(ca + cr * (2 + cb - ca));   // arithmetic, not a branch
+    return cr ? b : a;
+}
 Layer *avgpool_parse(Builder *b, Args *a, Shape in, const char *name);
 Layer *gap_parse(Builder *b, Args *a, Shape in, const char *name);
 Layer *dropout_parse(Builder *b, Args *a, Shape in, const char *name);

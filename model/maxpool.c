@@ -31,14 +31,9 @@ static void maxpool_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {
                 real *restrict q = yp + (size_t)oy * OW;
                 uint8_t *restrict code = mp->code + (size_t)pl * OH * OW + (size_t)oy * OW;
 #pragma omp simd
-                for (int ox = 0; ox < OW; ox++) {   // the first maximum in window order wins
-                    real a0 = r0[2 * ox], a1 = r0[2 * ox + 1], b0 = r1[2 * ox], b1 = r1[2 * ox + 1];
-                    int ca = a1 > a0, cb = b1 > b0;
-                    real a = ca ? a1 : a0, b = cb ? b1 : b0;
-                    int cr = b > a;
-                    q[ox] = cr ? b : a;
-                    code[ox] = (uint8_t)(ca + cr * (2 + cb - ca));   // arithmetic, not a branch
-                }
+                for (int ox = 0; ox < OW; ox++)
+                    q[ox] = maxpool2_pick(r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1],
+                                          &code[ox]);
             }
             continue;
         }
@@ -135,6 +130,11 @@ static const LayerOps MAXPOOL_OPS = {
     .reserve = maxpool_reserve,
     .destroy = maxpool_destroy,
 };
+
+int maxpool_fusable(const Layer *l) {
+    return l->ops == &MAXPOOL_OPS && ((const MaxPool *)l)->fast && l->in.h % 2 == 0 &&
+           l->in.w % 2 == 0;
+}
 
 Layer *maxpool_parse(Builder *b, Args *a, Shape in, const char *name) {
     int k, stride, pad;

@@ -108,6 +108,9 @@ void net_profile(Net *net, const real *x, const real *dy, int n, Rng *rng, doubl
 // The top-level layers, for inspection (Grad-CAM, activation maps): count, name and output
 // shape, the output of the last forward, and its gradient after net_backward (NULL for the
 // last layer or without gradients). A ReLU fused into the layer before it shares its output.
+// After a training forward, a batchnorm that does the 2x2 max-pool after it (layer.h) has
+// stored neither its output nor its ReLU's (nor, after backward, their gradients): inspect
+// those after an inference forward.
 int net_nlayers(const Net *net);
 const char *net_layer_info(const Net *net, int i, Shape *out);
 const real *net_layer_output(const Net *net, int i);

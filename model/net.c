@@ -236,6 +236,11 @@ static int fold_seq(Seq *s) {
         free(shift);
         if (!ok) continue;
         l->relu = bn->relu;   // the folded layer takes over a ReLU fused into the bn
+        for (int j = i + 2; bn->pool && j < s->n; j++)   // but not a max-pool (seq.c)
+            if (s->L[j]->pooled) {
+                s->L[j]->pooled = 0;
+                break;
+            }
         layer_free(bn);
         if (s->out) free(s->out[i + 1]);
         if (s->grad) free(s->grad[i + 1]);

@@ -50,6 +50,11 @@ int seq_push(Seq *s, Layer *l) {
         prev->relu = 1;
         l->alias = 1;
     }
+    if (prev && prev->alias) prev = s->L[s->n - 2];   // the fused ReLU's producer
+    if (prev && prev->ops->fuse_pool && !prev->pool && maxpool_fusable(l)) {
+        prev->pool = 1;
+        l->pooled = 1;
+    }
     if (s->n == s->cap) {
         int cap = s->cap ? 2 * s->cap : 8;
         Layer **L = realloc(s->L, (size_t)cap * sizeof *L);
@@ -88,10 +93,22 @@ long seq_reserve(Seq *s, int nmax, int with_grads) {
     return ws;
 }
 
+// Whether layer i is skipped: a fused ReLU, or a max-pool that its producer does.
+static int seq_skip(const Seq *s, int i, const Ctx *c) {
+    return s->L[i]->alias || (s->L[i]->pooled && c->train);
+}
+
+// The layer whose output layer i writes (and whose output gradient it takes): the max-pool
+// after it when it does that (past a fused ReLU), else itself.
+static int seq_top(const Seq *s, int i, const Ctx *c) {
+    if (!s->L[i]->pool || !c->train) return i;
+    return s->L[i + 1]->alias ? i + 2 : i + 1;
+}
+
 const real *seq_forward(Seq *s, const real *x, int n, Ctx *c) {
     const real *in = x;
     for (int i = 0; i < s->n; i++) {
-        if (!s->L[i]->alias) s->L[i]->ops->forward(s->L[i], in, s->out[i], n, c);
+        if (!seq_skip(s, i, c)) s->L[i]->ops->forward(s->L[i], in, s->out[seq_top(s, i, c)], n, c);
         in = s->out[i];
     }
     return in;
@@ -103,13 +120,18 @@ static real *grad_at(Seq *s, int i, const real *dy) {
     return i == s->n - 1 ? (real *)dy : s->grad[i];
 }
 
+// Layer i's backward; dx of the first layer is the caller's.
+static void seq_backward_one(Seq *s, int i, const real *x, const real *dy, real *dx, int n,
+                             Ctx *c) {
+    const real *xi = i ? s->out[i - 1] : x;
+    real *dxi = i ? grad_at(s, i - 1, dy) : dx;
+    int top = seq_top(s, i, c);
+    s->L[i]->ops->backward(s->L[i], xi, s->out[top], grad_at(s, top, dy), dxi, n, c);
+}
+
 void seq_backward(Seq *s, const real *x, const real *dy, real *dx, int n, Ctx *c) {
-    for (int i = s->n - 1; i >= 0; i--) {
-        if (s->L[i]->alias) continue;
-        const real *xi = i ? s->out[i - 1] : x;
-        real *dxi = i ? grad_at(s, i - 1, dy) : dx;
-        s->L[i]->ops->backward(s->L[i], xi, s->out[i], grad_at(s, i, dy), dxi, n, c);
-    }
+    for (int i = s->n - 1; i >= 0; i--)
+        if (!seq_skip(s, i, c)) seq_backward_one(s, i, x, dy, dx, n, c);
 }
 
 static double now_ms(void) {
@@ -123,16 +145,14 @@ void seq_profile(Seq *s, const real *x, const real *dy, int n, Ctx *c, double *f
     const real *in = x;
     for (int i = 0; i < s->n; i++) {
         double t = now_ms();
-        if (!s->L[i]->alias) s->L[i]->ops->forward(s->L[i], in, s->out[i], n, c);
+        if (!seq_skip(s, i, c)) s->L[i]->ops->forward(s->L[i], in, s->out[seq_top(s, i, c)], n, c);
         fwd_ms[i] += now_ms() - t;
         in = s->out[i];
     }
     for (int i = s->n - 1; i >= 0; i--) {
-        if (s->L[i]->alias) continue;
+        if (seq_skip(s, i, c)) continue;
         double t = now_ms();
-        const real *xi = i ? s->out[i - 1] : x;
-        real *dxi = i ? grad_at(s, i - 1, dy) : NULL;
-        s->L[i]->ops->backward(s->L[i], xi, s->out[i], grad_at(s, i, dy), dxi, n, c);
+        seq_backward_one(s, i, x, dy, NULL, n, c);
         bwd_ms[i] += now_ms() - t;
     }
 }

@@ -364,6 +364,11 @@ static const Case CASES[] = {
     {"linear+bn+relu", "input c=5 h=1 w=1\nlinear out=6\nbn\nrelu", 4, IN_RAND, K_INNER},
     {"conv+relu+maxpool", "input c=2 h=6 w=6\nconv out=3 k=3 pad=1\nrelu\nmaxpool k=2", 2,
      IN_RAND, K_INNER},
+    // a 2x2 max-pool after a batchnorm (and its relu): done by the batchnorm in training
+    {"conv+bn+relu+maxpool", "input c=2 h=6 w=6\nconv out=3 k=3 pad=1\nbn\nrelu\nmaxpool k=2",
+     2, IN_RAND, K_INNER},
+    {"conv+bn+maxpool", "input c=2 h=4 w=6\nconv out=3 k=3 pad=1\nbn\nmaxpool k=2", 3, IN_RAND,
+     K_INNER},
     {"relu+relu", "input c=2 h=3 w=3\nrelu\nrelu", 2, IN_AWAY0, K_RELU},
     // blocks
     {"residual identity",
