@@ -204,6 +204,8 @@ int conv_fold(Layer *l, const real *scale, const real *shift);      // 0 on succ
 // or memory runs out.
 int conv_freeze(Layer *l);
 int linear_fold(Layer *l, const real *scale, const real *shift);
+// Likewise for a linear layer in bfloat16 mode: W packed for AMX (wide layers only).
+int linear_freeze(Layer *l);
 
 // Winograd convolution (winograd.c), stride 1, k = 3 or 5, on 6x6 input tiles of m = 7 - k
 // output pixels a side. wino_filter lays out (oc, ic, k, k) weights as u (36, oc, ic); with

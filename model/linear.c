@@ -11,14 +11,23 @@ typedef struct {
     Layer base;
     real *w, *dw;   // (out, in)
     real *b, *db;   // (out), NULL without bias
-    real *fold_b;   // (out) bias made by folding a batchnorm; owned
+    real *fold_b;      // (out) bias made by folding a batchnorm; owned
+    uint16_t *wpack;   // frozen in bfloat16 mode: W packed for AMX (emo_pack_a); owned
 } Linear;
 
 static void linear_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {
-    (void)c;
     Linear *li = (Linear *)l;
     int in = l->in.c, out = l->out.c;
-    GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1, x, in, li->w, in, 0, y, out);
+    if (li->wpack) {
+        // y^T (out x n) = W x^T from the packed W, in the workspace; then y is its transpose.
+        // W is read once, as bfloat16, where sgemm would copy all of it on every call.
+        real *t = c->ws;
+        emo_gemm_packed(li->wpack, li->w, in, CblasTrans, out, n, in, x, in, 0, t, n);
+        for (int i = 0; i < n; i++)
+            for (int o = 0; o < out; o++) y[(size_t)i * out + o] = t[(size_t)o * n + i];
+    } else {
+        GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1, x, in, li->w, in, 0, y, out);
+    }
     if (li->b || l->relu)
         for (int i = 0; i < n; i++)
             for (int o = 0; o < out; o++) {
@@ -47,7 +56,7 @@ static void linear_backward(Layer *l, const real *x, const real *y, const real *
 
 static long linear_reserve(Layer *l, int n, int with_grads) {
     (void)with_grads;
-    return l->relu ? (long)n * l->out.c : 0;
+    return l->relu || ((Linear *)l)->wpack ? (long)n * l->out.c : 0;
 }
 
 static void linear_init(Layer *l, Rng *rng) {
@@ -59,7 +68,10 @@ static void linear_init(Layer *l, Rng *rng) {
         for (int o = 0; o < l->out.c; o++) li->b[o] = (2 * rng_uniform(rng) - 1) * bound;
 }
 
-static void linear_destroy(Layer *l) { free(((Linear *)l)->fold_b); }
+static void linear_destroy(Layer *l) {
+    free(((Linear *)l)->fold_b);
+    free(((Linear *)l)->wpack);
+}
 
 static double linear_flops(const Layer *l) { return 2.0 * l->in.c * l->out.c; }
 
@@ -110,5 +122,16 @@ int linear_fold(Layer *l, const real *scale, const real *shift) {
         for (int i = 0; i < in; i++) li->w[(size_t)o * in + i] *= scale[o];
         li->b[o] = li->b[o] * scale[o] + shift[o];
     }
+    return 0;
+}
+
+int linear_freeze(Layer *l) {
+    if (l->ops != &LINEAR_OPS) return -1;
+    Linear *li = (Linear *)l;
+    int in = l->in.c, out = l->out.c;
+    if (!emo_bf16() || li->wpack || out < 32 || in < 32) return 0;   // narrow: sgemm as it is
+    size_t len = emo_packed_len(out, in);
+    if (!(li->wpack = aligned_alloc(64, len * sizeof(uint16_t)))) return -1;
+    emo_pack_a(out, in, li->w, in, li->wpack);
     return 0;
 }

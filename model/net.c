@@ -254,7 +254,7 @@ static int fold_seq(Seq *s) {
     return 0;
 }
 
-// Freeze every conv of a chain (and of its blocks) once its weights are final.
+// Freeze every conv and linear layer of a chain (and of its blocks) once its weights are final.
 static void freeze_seq(Seq *s) {
     for (int i = 0; i < s->n; i++) {
         Seq *m, *sc;
@@ -262,7 +262,8 @@ static void freeze_seq(Seq *s) {
             freeze_seq(m);
             freeze_seq(sc);
         } else {
-            conv_freeze(s->L[i]);   // not a conv, or out of memory: it lays them out per call
+            // not a conv or linear, or out of memory: they lay weights out per call
+            if (conv_freeze(s->L[i])) linear_freeze(s->L[i]);
         }
     }
 }

@@ -133,14 +133,17 @@ static void check_net(void) {
 }
 
 // Inference with the weights packed once (frozen networks in bfloat16 mode): the shifted path
-// by tap, im2col by group, against float32, for one image and three.
+// by tap, im2col by group, a wide linear layer (with a fused ReLU), against float32, for one
+// image and three.
 static const char *FROZEN = "input c=16 h=24 w=24\n"
                            "conv out=32 k=3 pad=1 bias=0\n"   // shifted: 9 packed taps
                            "bn\n"
                            "conv out=32 k=3 pad=1 stride=2\n"   // im2col
                            "conv out=64 k=3 pad=1 groups=2\n"   // 2 packed groups
                            "flatten\n"
-                           "linear out=7\n";
+                           "linear out=48\n"   // packed
+                           "relu\n"
+                           "linear out=7\n";   // too narrow to pack: sgemm
 
 static void frozen_out(int bf16, int n, real *y) {
     char err[EMO_ERRLEN];
