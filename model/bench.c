@@ -184,7 +184,7 @@ static int bench_ensemble(const char *path, int tta) {
     set_threads(1);
     static OneFace o;
     o.e = e;
-    o.tta = tta;
+    o.tta = tta = tta >= 0 ? tta : e->tta;
     Rng rng;
     rng_seed(&rng, 1);
     for (int i = 0; i < ENS_FACE * ENS_FACE; i++) o.face[i] = (uint8_t)rng_int(&rng, 256);
@@ -299,7 +299,8 @@ static void usage(FILE *to) {
             "  --profile       instead: a table of each layer's forward and backward time\n"
             "  --ensemble LIST instead: milliseconds per face through each member of an\n"
             "                  ensemble list (or .weights file) and the whole ensemble, 1 thread\n"
-            "  --tta N         with --ensemble: test-time augmentation 0, 1 or 2 (default 0)\n"
+            "  --tta N         with --ensemble: test-time augmentation 0, 1 or 2 (default: the\n"
+            "                  list's tta line, 0 without one)\n"
             "  --bf16          bfloat16 matrix products on AMX (PyTorch: autocast to bfloat16)\n"
             "  -h, --help      this text\n");
 }
@@ -317,7 +318,7 @@ static int parse_int(const char *flag, const char *v, int lo, int hi, int *out) 
 }
 
 int main(int argc, char **argv) {
-    int threads = 2, batch = 64, torch = 1, nfiles = 0, rounds = 3, prof = 0, tta = 0;
+    int threads = 2, batch = 64, torch = 1, nfiles = 0, rounds = 3, prof = 0, tta = -1;
     const char *ens = NULL;
     double seconds = 4;
     const char **files = calloc((size_t)argc + 8, sizeof *files);

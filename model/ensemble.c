@@ -127,7 +127,7 @@ static int push_member(Ensemble *e, int *cap) {
 Ensemble *ensemble_parse(const char *text, const char *file, const char *dir, char *err, size_t errlen) {
     Ensemble *e = ensemble_new(file);
     char *copy = dupstr(text);
-    int cap = 0, line = 0;
+    int cap = 0, line = 0, tta_line = 0;
     if (!e || !copy) {
         snprintf(err, errlen, "%s: out of memory", file);
         goto fail;
@@ -152,6 +152,18 @@ Ensemble *ensemble_parse(const char *text, const char *file, const char *dir, ch
             if (*p) *p++ = 0;
         }
         if (nt == 0) continue;
+        if (nt == 2 && !strcmp(tok[0], "tta")) {   // the augmentation the weights were chosen for
+            if (tta_line) {
+                snprintf(err, errlen, "%s:%d: tta is already given at line %d", file, line, tta_line);
+                goto fail;
+            }
+            if ((e->tta = ensemble_tta_parse(tok[1])) < 0) {
+                snprintf(err, errlen, "%s:%d: tta '%s': want none, flip or crops", file, line, tok[1]);
+                goto fail;
+            }
+            tta_line = line;
+            continue;
+        }
         if (nt != 2) {
             snprintf(err, errlen, "%s:%d: expected 'WEIGHT PATH', got %s", file, line,
                      nt == 1 ? "one field" : "more than two fields");
@@ -242,6 +254,16 @@ Ensemble *ensemble_load(const char *path, char *err, size_t errlen) {
 int ensemble_tta_views(int tta) {
     return tta == ENS_TTA_NONE ? 1 : tta == ENS_TTA_FLIP ? 2 : tta == ENS_TTA_CROPS ? 10 : 0;
 }
+
+static const char *const TTA_NAMES[] = {"none", "flip", "crops"};
+
+int ensemble_tta_parse(const char *s) {
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(s, TTA_NAMES[i])) return i;
+    return -1;
+}
+
+const char *ensemble_tta_name(int tta) { return tta >= 0 && tta < 3 ? TTA_NAMES[tta] : "?"; }
 
 static inline int reflect(int i, int n) {
     if (i < 0) i = -i;

@@ -12,8 +12,11 @@
 //           "1 a / 0.5 b" are the same ensemble.
 //   PATH    a weights file (net_save's format), relative to the list file's folder unless it
 //           starts with '/'. One token: no spaces.
+//   One line may instead read "tta none|flip|crops": the test-time augmentation that the
+//   weights were chosen for (none without such a line). Programs that classify with the list
+//   use it unless told otherwise (their --tta).
 //   '#' starts a comment at the start of a line or after a space or tab; blank lines are
-//   skipped. Anything else (a missing or third field, a bad weight, a path listed twice, a
+//   skipped. Anything else (a second tta line, an unknown tta, a missing or third field, a bad weight, a path listed twice, a
 //   weights file that does not load or does not map 1x48x48 faces to 7 classes) is an error
 //   that names the list file and line: "ensemble.txt:3: weight '-1' is not a number > 0".
 //   A list with no member is an error too.
@@ -46,6 +49,7 @@ typedef struct {
     EnsembleMember *m;   // (n)
     char *source;        // the list (or weights) file as given
     double wsum;         // sum of the weights
+    int tta;             // the list's tta line (ENS_TTA_NONE without one)
 } Ensemble;
 
 // Test-time augmentation: which views of each face are classified; their probabilities are
@@ -60,6 +64,8 @@ typedef struct {
 enum { ENS_TTA_NONE = 0, ENS_TTA_FLIP = 1, ENS_TTA_CROPS = 2 };
 enum { ENS_TTA_PAD = 4 };
 int ensemble_tta_views(int tta);   // 1, 2 or 10; 0 for an unknown tta
+int ensemble_tta_parse(const char *s);   // "none", "flip", "crops": ENS_TTA_*; else -1
+const char *ensemble_tta_name(int tta);  // "none", "flip", "crops"; "?" for an unknown tta
 
 // Write view v (0 .. ensemble_tta_views(tta)-1) of one 48x48 face to dst (48x48).
 // v is crop-major: views 2k and 2k+1 are crop k and its mirror (crop 0 is the centre).

@@ -14,7 +14,7 @@ const char *const STAGE_NAMES[NSTAGES] = {"decode", "detect", "crop", "classify"
 AppOptions app_defaults(void) {
     TrackerConfig t = tracker_defaults();
     return (AppOptions){.ensemble = NULL, .cascade = NULL, .smoothing = t.smoothing, .margin = 0,
-                        .detect_scale = 0, .min_size = 30, .tta = ENS_TTA_NONE, .bars = 1, .threads = 1};
+                        .detect_scale = 0, .min_size = 30, .tta = -1, .bars = 1, .threads = 1};
 }
 
 const char *app_default_ensemble(void) {
@@ -134,10 +134,7 @@ int app_option(AppOptions *o, int argc, char **argv, int *i, char *err, size_t e
     }
     if (!strcmp(a, "--tta")) {
         if (!(v = value(argc, argv, i, err, errlen))) return -1;
-        if (!strcmp(v, "none")) o->tta = ENS_TTA_NONE;
-        else if (!strcmp(v, "flip")) o->tta = ENS_TTA_FLIP;
-        else if (!strcmp(v, "crops")) o->tta = ENS_TTA_CROPS;
-        else {
+        if ((o->tta = ensemble_tta_parse(v)) < 0) {
             snprintf(err, errlen, "--tta '%s': want none, flip or crops", v);
             return -1;
         }
@@ -156,7 +153,8 @@ void app_options_help(FILE *to) {
             "  --margin X          widen each face box by X of its side before cropping (0)\n"
             "  --detect-scale X    detect on the frame scaled by X (0: automatic, about 320 px wide)\n"
             "  --min-face N        smallest face side in pixels (30)\n"
-            "  --tta none|flip|crops  test-time augmentation of each face (none)\n"
+            "  --tta none|flip|crops  test-time augmentation of each face (default: the list's\n"
+            "                      tta line; the default ensemble's is flip, the face and its mirror)\n"
             "  --threads N         classifier threads (1; 0: OpenMP's default)\n"
             "  --precision P       the classifier's matrix products: fp32, bf16 (bfloat16 on the AMX\n"
             "                      unit of Xeon Sapphire Rapids and later), or auto (bf16 where the\n"
@@ -189,7 +187,7 @@ int recognizer_open(Recognizer *r, const AppOptions *o, char *err, size_t errlen
     r->tcfg = tracker_defaults();
     r->tcfg.smoothing = o->smoothing;
     r->margin = o->margin;
-    r->tta = o->tta;
+    r->tta = o->tta >= 0 ? o->tta : r->ens->tta;
     r->trk = tracker_new(&r->tcfg);
     r->faces = malloc((size_t)APP_MAX_FACES * ENS_FACE * ENS_FACE);
     r->probs = malloc((size_t)APP_MAX_FACES * ENS_CLASSES * sizeof *r->probs);

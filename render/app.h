@@ -23,7 +23,7 @@ typedef struct {
     double margin;           // crop margin, a fraction of the face side
     double detect_scale;     // 0: the detector's automatic scale
     int min_size;            // smallest face side in pixels
-    int tta;                 // ENS_TTA_NONE, _FLIP or _CROPS
+    int tta;                 // ENS_TTA_NONE, _FLIP or _CROPS; -1: the ensemble list's
     int bars;                // draw the class bars
     int threads;             // OpenMP threads for the classifier (0: OpenMP's default). One
                              // is fastest for a few faces: decoding, detection and encoding

@@ -96,6 +96,26 @@ static void expect_error(const char *text, const char *want) {
     free(p);
 }
 
+// The tta line: the augmentation a list was chosen for, none without one.
+static void test_tta_line(void) {
+    static const char *const LISTS[] = {"1 a.weights\n", "tta flip  # chosen with it\n1 a.weights\n",
+                                        "1 a.weights\n\ttta crops\n", "tta none\n1 a.weights\n"};
+    static const int WANT[] = {ENS_TTA_NONE, ENS_TTA_FLIP, ENS_TTA_CROPS, ENS_TTA_NONE};
+    for (int i = 0; i < 4; i++) {
+        write_file("tta.list", LISTS[i]);
+        char *p = path_in("tta.list"), err[EMO_ERRLEN] = "";
+        Ensemble *e = ensemble_load(p, err, sizeof err);
+        CHECK(e && e->n == 1 && e->tta == WANT[i], "list '%s': %s", LISTS[i], e ? "wrong tta" : err);
+        ensemble_free(e);
+        free(p);
+    }
+    for (int t = 0; t < 3; t++)
+        CHECK(ensemble_tta_parse(ensemble_tta_name(t)) == t, "tta %d: name round trip", t);
+    CHECK(ensemble_tta_parse("1") == -1 && ensemble_tta_parse("") == -1 &&
+              !strcmp(ensemble_tta_name(3), "?"),
+          "unknown tta names");
+}
+
 static void test_parse_errors(void) {
     expect_error("1.0\n", "bad.list:1: expected 'WEIGHT PATH', got one field");
     expect_error("# members\n\n1 a.weights b.weights\n",
@@ -115,6 +135,11 @@ static void test_parse_errors(void) {
     expect_error("1 bad.list\n", "bad.list:1: ");   // a list is not a weights file
     expect_error("# nothing\n\n   \n", "bad.list: no members");
     expect_error("", "bad.list: no members");
+    expect_error("tta flip\n1 a.weights\ntta none\n", "bad.list:3: tta is already given at line 1");
+    expect_error("1 a.weights\ntta mirror\n", "bad.list:2: tta 'mirror': want none, flip or crops");
+    expect_error("tta\n1 a.weights\n", "bad.list:1: expected 'WEIGHT PATH', got one field");
+    expect_error("tta flip crops\n", "bad.list:1: expected 'WEIGHT PATH', got more than two fields");
+    expect_error("tta flip\n", "bad.list: no members");
     // a weights file whose tensors are cut short is refused, naming it, at its line
     char *a = path_in("a.weights"), *t = path_in("trunc.weights"), err[EMO_ERRLEN];
     FILE *f = fopen(a, "rb"), *g = fopen(t, "wb");
@@ -374,6 +399,7 @@ int main(void) {
     make_member(ARCH_B, "b.weights", 2);
     make_member(ARCH_C, "c.weights", 3);
     test_parse_errors();
+    test_tta_line();
     test_predict();
     test_gradcam();
     return test_result("test_ensemble");

@@ -41,8 +41,9 @@ static const char *const HELP =
     "  --split SPLIT      official | 80/20 | 70/15/15 (as for train; official: val = PublicTest,\n"
     "                     test = PrivateTest); giving it makes --set default to val\n"
     "  --seed N           the random split's seed (default 1, as train's)\n"
-    "  --tta 0|1|2        test-time augmentation: 0 none (default), 1 the face and its mirror,\n"
+    "  --tta 0|1|2        test-time augmentation: 0 none, 1 the face and its mirror,\n"
     "                     2 ten views: 4 px reflect-padded centre and corner crops, each mirrored\n"
+    "                     (default: the ensemble list's tta line, 0 without one)\n"
     "  --out DIR          write the PNGs, metrics.json and predictions.csv into DIR (created);\n"
     "                     without it the PNGs go to the current folder and no JSON is written\n"
     "  --mistakes N       faces in mistakes.png (default 40, 0: no picture)\n"
@@ -69,7 +70,7 @@ typedef struct {
 
 // 2 on bad usage (the message printed), 0 to go on, -1 for --help (printed).
 static int parse_args(int argc, char **argv, EvalArgs *a) {
-    *a = (EvalArgs){.seed = 1, .mistakes = 40, .cam_member = 1, .cam_per_class = 4};
+    *a = (EvalArgs){.seed = 1, .tta = -1, .mistakes = 40, .cam_member = 1, .cam_per_class = 4};
     static const struct {
         const char *name;
         long lo, hi;
@@ -732,6 +733,7 @@ int eval_main(int argc, char **argv) {
         ensemble_free(e);
         return 2;
     }
+    if (a.tta < 0) a.tta = e->tta;
     printf("model: %s (%d member%s)\n", model, e->n, e->n == 1 ? "" : "s");
     for (int i = 0; i < e->n; i++)
         printf("  %d: weight %.4g  %s  (%zu parameters, input (p - %g) / %g)\n", i + 1,
