@@ -583,17 +583,25 @@ static void conv_backward(Layer *l, const real *x, const real *y, const real *dy
             for (int o = 0; o < oc; o++) cv->db[o] += du[nw + o];
         return;
     }
-    for (int t = 0; t < T; t++) {   // sum the threads' private gradients, transposing dW
-        const real *dwt = c->ws + per * (size_t)t + gpos;
-        for (int gi = 0; gi < g; gi++)
-            for (int o = 0; o < ocg; o++) {
-                real *d = cv->dw + ((size_t)gi * ocg + o) * Kg;
-                const real *s = dwt + (size_t)gi * Kg * ocg + o;
-                for (int k2 = 0; k2 < Kg; k2++) d[k2] += s[(size_t)k2 * ocg];
+    // sum the threads' private gradients, transposing dW: in blocks of TB columns k2, whose
+    // strided reads (TB cache lines) stay in L1 while o runs
+    enum { TB = 64 };
+    int nb = (Kg + TB - 1) / TB;
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)oc * Kg > PAR_MIN)
+    for (int gi = 0; gi < g; gi++)
+        for (int b = 0; b < nb; b++) {
+            int k0 = b * TB, k1 = k0 + TB < Kg ? k0 + TB : Kg;
+            for (int t = 0; t < T; t++) {
+                const real *dwt = c->ws + per * (size_t)t + gpos + (size_t)gi * Kg * ocg;
+                for (int o = 0; o < ocg; o++) {
+                    real *d = cv->dw + ((size_t)gi * ocg + o) * Kg;
+                    for (int k2 = k0; k2 < k1; k2++) d[k2] += dwt[(size_t)k2 * ocg + o];
+                }
             }
-        if (cv->db)
-            for (int o = 0; o < oc; o++) cv->db[o] += dwt[nw + o];
-    }
+        }
+    if (cv->db)
+        for (int t = 0; t < T; t++)
+            for (int o = 0; o < oc; o++) cv->db[o] += c->ws[per * (size_t)t + gpos + nw + o];
 }
 
 static long conv_reserve(Layer *l, int n, int with_grads) {
