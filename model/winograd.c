@@ -47,27 +47,41 @@ static void wino_g(int k, real *g) {
     g[5 * k + k - 1] = 1;
 }
 
+// One kernel (k x k at src, turned by 180 degrees when flip) to U = G g G^T (6 x 6), written
+// at u[xi * su]. Inlined with k constant, so that its loops unroll.
+static inline __attribute__((always_inline)) void wino_filter1(const real *g, const real *src,
+                                                               int k, int flip, real *u,
+                                                               size_t su) {
+    real t[A6 * 5], kern[25];
+    for (int a = 0; a < k * k; a++) kern[a] = flip ? src[k * k - 1 - a] : src[a];
+    for (int i = 0; i < A6; i++)   // t = G . kern  (6 x k)
+        for (int b = 0; b < k; b++) {
+            real s = 0;
+            for (int a = 0; a < k; a++) s += g[i * k + a] * kern[a * k + b];
+            t[i * k + b] = s;
+        }
+    for (int i = 0; i < A6; i++)   // U = t . G^T (6 x 6)
+        for (int j = 0; j < A6; j++) {
+            real s = 0;
+            for (int b = 0; b < k; b++) s += t[i * k + b] * g[j * k + b];
+            u[(size_t)(i * A6 + j) * su] = s;
+        }
+}
+
 void wino_filter(const real *w, int oc, int ic, int k, int flip, real *u) {
-    real g[A6 * 5], t[A6 * 5], kern[25];
+    real g[A6 * 5];
     wino_g(k, g);
+    size_t su = (size_t)oc * ic;
+#pragma omp parallel for schedule(static) if ((long)oc * ic >= 1024)
     for (int o = 0; o < oc; o++)
         for (int c = 0; c < ic; c++) {
             const real *src = w + ((size_t)o * ic + c) * k * k;
-            for (int a = 0; a < k * k; a++) kern[a] = flip ? src[k * k - 1 - a] : src[a];
-            for (int i = 0; i < A6; i++)   // t = G . kern  (6 x k)
-                for (int b = 0; b < k; b++) {
-                    real s = 0;
-                    for (int a = 0; a < k; a++) s += g[i * k + a] * kern[a * k + b];
-                    t[i * k + b] = s;
-                }
-            // U = t . G^T (6 x 6); flipped, the roles of o and c swap
-            size_t at = flip ? (size_t)c * oc + o : (size_t)o * ic + c;
-            for (int i = 0; i < A6; i++)
-                for (int j = 0; j < A6; j++) {
-                    real s = 0;
-                    for (int b = 0; b < k; b++) s += t[i * k + b] * g[j * k + b];
-                    u[(size_t)(i * A6 + j) * oc * ic + at] = s;
-                }
+            // flipped, the roles of o and c swap
+            real *at = u + (flip ? (size_t)c * oc + o : (size_t)o * ic + c);
+            if (k == 3)
+                wino_filter1(g, src, 3, flip, at, su);
+            else
+                wino_filter1(g, src, 5, flip, at, su);
         }
 }
 
@@ -315,10 +329,12 @@ void wino_dw(const real *x, size_t xis, size_t xcs, int n, int ic, int h, int w,
 }
 
 void wino_dw_finish(const real *du, int oc, int ic, int k, real *dw) {
-    real g[A6 * 5], t[A6 * 5];
+    real g[A6 * 5];
     wino_g(k, g);
+#pragma omp parallel for schedule(static) if ((long)oc * ic >= 1024)
     for (int o = 0; o < oc; o++)
         for (int c = 0; c < ic; c++) {
+            real t[A6 * 5];
             const real *s = du + (size_t)o * ic + c;   // element xi at s[xi * oc * ic]
             size_t sx = (size_t)oc * ic;
             for (int i = 0; i < A6; i++)   // t = dU . G  (6 x k)
