@@ -55,6 +55,7 @@ typedef struct {
     Rng *rng;       // dropout masks
     real *ws;       // shared workspace, ws_len reals
     size_t ws_len;
+    int infer;      // no backward will follow (a folded network): keep nothing for one
 } Ctx;
 
 typedef struct LayerOps {

@@ -97,7 +97,8 @@ void net_init(Net *net, Rng *rng);
 const real *net_forward(Net *net, const real *x, int n, int train, Rng *rng);
 // Backward after a forward of the same x, in the same mode (training, or eval for saliency
 // and Grad-CAM): dy is dLoss/dOutput. Parameter gradients accumulate into net->grads; dx (may
-// be NULL) receives dLoss/dInput. Needs net_reserve(..., with_grads=1).
+// be NULL) receives dLoss/dInput. Needs net_reserve(..., with_grads=1). A folded network keeps
+// nothing for a backward: there it does nothing.
 void net_backward(Net *net, const real *x, const real *dy, real *dx, int n, Rng *rng);
 
 // One training step on n samples, timed per top-level layer: adds milliseconds to fwd_ms[i]

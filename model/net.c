@@ -148,7 +148,7 @@ void net_preprocess(const Net *net, const uint8_t *pixels, int n, real *x) {
 }
 
 static Ctx make_ctx(Net *net, int train, Rng *rng) {
-    return (Ctx){train, train && net->dropout, rng, net->ws, net->ws_len};
+    return (Ctx){train, train && net->dropout, rng, net->ws, net->ws_len, net->folded};
 }
 
 const real *net_forward(Net *net, const real *x, int n, int train, Rng *rng) {
@@ -172,6 +172,7 @@ void net_profile(Net *net, const real *x, const real *dy, int n, Rng *rng, doubl
 }
 
 void net_backward(Net *net, const real *x, const real *dy, real *dx, int n, Rng *rng) {
+    if (net->folded) return;
     Ctx c = make_ctx(net, net->last_train, rng);
     seq_backward(net->seq, x, dy, dx, n, &c);
 }
