@@ -130,6 +130,9 @@ void net_fold_bn(Net *net);
 
 // Weights files: magic, version, architecture text, named typed tensors, checksum.
 int net_save(const Net *net, const char *path, char *err, size_t errlen);
+// The same with every tensor stored as float16 when f16 (half the size: for shipping weights;
+// each value is rounded to 11 significant bits, and one beyond +-65504 is refused).
+int net_save_as(const Net *net, const char *path, int f16, char *err, size_t errlen);
 Net *net_load(const char *path, char *err, size_t errlen);
 
 // The one preprocessing function, shared by training and the live recognizer: n face crops

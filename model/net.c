@@ -279,7 +279,7 @@ void net_fold_bn(Net *net) {
     }
 }
 
-int net_save(const Net *net, const char *path, char *err, size_t errlen) {
+int net_save_as(const Net *net, const char *path, int f16, char *err, size_t errlen) {
     if (net->folded) {
         snprintf(err, errlen, "%s: a batchnorm-folded network cannot be saved", path);
         return -1;
@@ -292,11 +292,15 @@ int net_save(const Net *net, const char *path, char *err, size_t errlen) {
     for (int i = 0; i < net->ntensors; i++) {
         const Tensor *s = &net->tensors[i];
         t[i] = (TOut){s->name, s->ndim, s->dims,
-                      (s->is_buffer ? net->bufs : net->params) + s->off};
+                      (s->is_buffer ? net->bufs : net->params) + s->off, f16};
     }
     int rc = tfile_write(path, "WGHT", net->arch, strlen(net->arch), t, net->ntensors, err, errlen);
     free(t);
     return rc;
+}
+
+int net_save(const Net *net, const char *path, char *err, size_t errlen) {
+    return net_save_as(net, path, 0, err, errlen);
 }
 
 static void dims_str(char *buf, size_t len, int ndim, const int *dims) {

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,45 @@ static void put_u64(unsigned char *p, uint64_t v) {
     put_u32(p + 4, (uint32_t)(v >> 32));
 }
 
+// IEEE 754 binary16 <-> binary32, by bits (round to nearest even; overflow to infinity).
+static uint16_t f32_to_f16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000, mant = x & 0x7fffff;
+    int e8 = (int)(x >> 23) & 0xff, e = e8 - 127 + 15;
+    if (e8 == 0xff) return (uint16_t)(sign | 0x7c00 | (mant ? 0x200 : 0));
+    if (e >= 31) return (uint16_t)(sign | 0x7c00);
+    int shift = 13;
+    uint32_t h = ((uint32_t)(e > 0 ? e : 0) << 10);
+    if (e <= 0) {   // a subnormal half (or zero): the implicit bit joins the shifted mantissa
+        if (e < -10) return (uint16_t)sign;
+        mant |= 0x800000;
+        shift = 14 - e;
+    }
+    uint32_t rem = mant & ((1u << shift) - 1), halfway = 1u << (shift - 1);
+    h |= mant >> shift;
+    if (rem > halfway || (rem == halfway && (h & 1))) h++;   // a carry may reach the exponent
+    return (uint16_t)(sign | h);
+}
+
+static float f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, mant = h & 0x3ff, x;
+    if (e == 0) {   // zero or subnormal: mant * 2^-24
+        float v = ldexpf((float)mant, -24);
+        return sign ? -v : v;
+    }
+    x = e == 31 ? sign | 0x7f800000 | mant << 13 : sign | (e - 15 + 127) << 23 | mant << 13;
+    float f;
+    memcpy(&f, &x, 4);
+    return f;
+}
+
 void tentry_get(const TEntry *e, real *dst) {
+    if (e->dtype == TFILE_F16) {
+        for (size_t i = 0; i < e->count; i++)
+            dst[i] = (real)f16_to_f32((uint16_t)(e->data[2 * i] | e->data[2 * i + 1] << 8));
+        return;
+    }
     for (size_t i = 0; i < e->count; i++) {
         uint32_t u = get_u32(e->data + 4 * i);
         float f;
@@ -132,7 +171,10 @@ int tfile_read(const char *path, const char *kind, TFile *f, char *err, size_t e
         pos += nl;
         int dtype = buf[pos], ndim = buf[pos + 1];
         pos += 2;
-        if (dtype != 1) FAIL("%s: tensor %s has unknown type %d (want 1, float32)", path, e->name, dtype);
+        if (dtype != TFILE_F32 && dtype != TFILE_F16)
+            FAIL("%s: tensor %s has unknown type %d (want 1, float32, or 2, float16)", path,
+                 e->name, dtype);
+        size_t esize = dtype == TFILE_F16 ? 2 : 4;
         if (ndim < 1 || ndim > 4) FAIL("%s: tensor %s has %d dimensions (want 1..4)", path, e->name, ndim);
         if (len - pos < (size_t)4 * ndim) FAIL("%s: truncated at tensor %s", path, e->name);
         e->ndim = ndim;
@@ -147,10 +189,11 @@ int tfile_read(const char *path, const char *kind, TFile *f, char *err, size_t e
                      (unsigned long long)count);
         }
         pos += (size_t)4 * ndim;
-        if ((len - pos) / 4 < count) FAIL("%s: truncated at tensor %s", path, e->name);
+        if ((len - pos) / esize < count) FAIL("%s: truncated at tensor %s", path, e->name);
         e->count = (size_t)count;
+        e->dtype = dtype;
         e->data = buf + pos;
-        pos += (size_t)count * 4;
+        pos += (size_t)count * esize;
     }
     if (len - pos < 8) FAIL("%s: truncated before the checksum", path);
     if (len - pos > 8) FAIL("%s: %zu unexpected bytes after the last tensor", path, len - pos - 8);
@@ -213,7 +256,13 @@ int tfile_write(const char *path, const char *kind, const char *meta, size_t met
             return -1;
         }
         for (int d = 0; d < t[i].ndim; d++) count *= (size_t)t[i].dims[d];
-        total += 2 + nl + 2 + 4 * (size_t)t[i].ndim + 4 * count;
+        for (size_t j = 0; t[i].f16 && j < count; j++)
+            if (!(fabs((double)t[i].data[j]) <= 65504)) {
+                snprintf(err, errlen, "%s: tensor %s holds %g, outside float16's range", path,
+                         t[i].name, (double)t[i].data[j]);
+                return -1;
+            }
+        total += 2 + nl + 2 + 4 * (size_t)t[i].ndim + (t[i].f16 ? 2 : 4) * count;
     }
     unsigned char *buf = malloc(total), *p = buf;
     if (!buf) {
@@ -235,7 +284,7 @@ int tfile_write(const char *path, const char *kind, const char *meta, size_t met
         p[1] = (unsigned char)(nl >> 8);
         memcpy(p + 2, t[i].name, nl);
         p += 2 + nl;
-        p[0] = 1;
+        p[0] = t[i].f16 ? TFILE_F16 : TFILE_F32;
         p[1] = (unsigned char)t[i].ndim;
         p += 2;
         for (int d = 0; d < t[i].ndim; d++) {
@@ -243,7 +292,13 @@ int tfile_write(const char *path, const char *kind, const char *meta, size_t met
             count *= (size_t)t[i].dims[d];
             p += 4;
         }
-        for (size_t j = 0; j < count; j++) {
+        for (size_t j = 0; t[i].f16 && j < count; j++) {
+            uint16_t h = f32_to_f16((float)t[i].data[j]);
+            p[0] = (unsigned char)h;
+            p[1] = (unsigned char)(h >> 8);
+            p += 2;
+        }
+        for (size_t j = 0; !t[i].f16 && j < count; j++) {
             float v = (float)t[i].data[j];
             uint32_t u;
             memcpy(&u, &v, 4);

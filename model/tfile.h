@@ -1,4 +1,4 @@
-// tfile.h: the one on-disk container for named float32 tensors, used for weights files,
+// tfile.h: the one on-disk container for named float tensors, used for weights files,
 // training checkpoints and test references.
 //
 //   offset  size  field
@@ -7,11 +7,12 @@
 //   12      4     kind: "WGHT" weights, "CKPT" checkpoint, "TREF" test reference
 //   16      4     meta_len (u32), then meta_len bytes of text (the architecture, ...)
 //   ..      4     tensor count (u32), then per tensor:
-//                   name_len (u16), name, dtype (u8, 1 = float32), ndim (u8, 1..4),
-//                   ndim dims (u32 each), count*4 bytes of data
+//                   name_len (u16), name, dtype (u8: 1 float32, 2 float16), ndim (u8, 1..4),
+//                   ndim dims (u32 each), count*4 (float32) or count*2 (float16) bytes of data
 //   end-8   8     FNV-1a 64 checksum of every byte before it (u64)
 //
-// Every integer is little-endian and fixed-width.
+// Every integer and float is little-endian and fixed-width; float16 is IEEE 754 binary16
+// (rounded to nearest even when written), read back as float32.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -19,12 +20,14 @@
 #include "model.h"
 
 enum { TFILE_VERSION = 1, TFILE_NAME_MAX = 95 };
+enum { TFILE_F32 = 1, TFILE_F16 = 2 };
 
 typedef struct {
     char name[TFILE_NAME_MAX + 1];
     int ndim, dims[4];
     size_t count;
-    const unsigned char *data;   // count little-endian float32s, inside TFile.buf
+    int dtype;                   // TFILE_F32 or TFILE_F16
+    const unsigned char *data;   // count little-endian floats of that type, inside TFile.buf
 } TEntry;
 
 typedef struct {
@@ -42,6 +45,7 @@ typedef struct {
     int ndim;
     const int *dims;
     const real *data;
+    int f16;   // store as float16 (half the bytes; every value must be within +-65504)
 } TOut;
 
 // Read and check a whole file of the given kind. 0, or -1 with "path: reason" in err.

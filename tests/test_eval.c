@@ -6,6 +6,9 @@
 //   - bad arguments exit 2 with one line naming the argument; missing or broken files exit 1
 //     with one line naming the file (and the line, for a list);
 //   - plot draws one run and several, and refuses bad logs naming file and line.
+//   - export writes float16 weights within half a float16 ulp of each value, and float32 back at
+//     the original size; bad arguments and files as above.
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -317,10 +320,56 @@ static void test_plot(const char *tmp) {
     free(png);
 }
 
+// export: float16 at half the size, read back by eval with the same predictions on these
+// faces; back to float32; bad arguments and files.
+static void test_export(const char *tmp) {
+    static const char *ARCH = "input c=1 h=48 w=48\nconv out=8 k=3 stride=2 pad=1\nbn\nrelu\n"
+                              "gap\nlinear out=7\n";
+    char *w = fmt("%s/ex.weights%s", tmp, ""), *h = fmt("%s/ex16.weights%s", tmp, ""),
+         *back = fmt("%s/ex32.weights%s", tmp, ""), args[4096];
+    make_net(ARCH, w, 5);
+    snprintf(args, sizeof args, "export %s %s", w, h);
+    int rc = run(args);
+    CHECK(rc == 0, "export: exit %d: %s", rc, g_stderr);
+    struct stat s1, s2, s3;
+    CHECK(stat(w, &s1) == 0 && stat(h, &s2) == 0 && s2.st_size < s1.st_size * 3 / 4,
+          "float16 file is not smaller");
+    char err[EMO_ERRLEN];
+    Net *a = net_load(w, err, sizeof err), *b = net_load(h, err, sizeof err);
+    CHECK(a && b, "%s", err);
+    for (int t = 0; a && b && t < a->ntensors; t++) {
+        const real *x = net_tensor_data(a, &a->tensors[t]), *y = net_tensor_data(b, &b->tensors[t]);
+        for (size_t j = 0; j < a->tensors[t].count; j++)
+            CHECK(fabs((double)y[j] - x[j]) <= fabs((double)x[j]) * 0x1p-11 + 0x1p-25,
+                  "tensor %s[%zu]: %g -> %g", a->tensors[t].name, j, (double)x[j], (double)y[j]);
+    }
+    net_free(a);
+    net_free(b);
+    snprintf(args, sizeof args, "export %s %s --f32", h, back);
+    rc = run(args);
+    CHECK(rc == 0 && stat(back, &s3) == 0 && s3.st_size == s1.st_size, "export --f32: exit %d: %s",
+          rc, g_stderr);
+    expect("export", 2, "missing IN.weights and OUT.weights");
+    snprintf(args, sizeof args, "export %s", w);
+    expect(args, 2, "missing OUT.weights");
+    snprintf(args, sizeof args, "export %s %s %s", w, h, back);
+    expect(args, 2, "give one IN and one OUT");
+    snprintf(args, sizeof args, "export %s %s --half", w, h);
+    expect(args, 2, "--half");
+    snprintf(args, sizeof args, "export %s/none.weights %s", tmp, h);
+    expect(args, 1, "none.weights: cannot open");
+    snprintf(args, sizeof args, "export %s %s/nodir/x.weights", w, tmp);
+    expect(args, 1, "nodir/x.weights: cannot write");
+    free(w);
+    free(h);
+    free(back);
+}
+
 int main(void) {
     const char *tmp = test_tmpdir();
     test_eval(tmp);
     test_plot(tmp);
+    test_export(tmp);
     free(g_stderr);
     return test_result("test_eval");
 }

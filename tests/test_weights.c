@@ -450,9 +450,13 @@ static void check_corrupt(const char *valid) {
     fix_checksum(c, len);
     expect_refused("empty name", c, len, "name length", NULL);
     memcpy(c, v, len);
-    c[t0 + 2 + nl] = 2;   // dtype
+    c[t0 + 2 + nl] = 3;   // dtype (1 float32, 2 float16)
     fix_checksum(c, len);
-    expect_refused("dtype 2", c, len, "type 2", NULL);
+    expect_refused("dtype 3", c, len, "type 3", NULL);
+    memcpy(c, v, len);
+    c[t0 + 2 + nl] = 2;   // float16: the same bytes now hold twice the values it needs
+    fix_checksum(c, len);
+    expect_refused("dtype 2 on float32 data", c, len, "bad name length", "unexpected bytes");
     memcpy(c, v, len);
     c[t0 + 2 + nl + 1] = 0;   // ndim
     fix_checksum(c, len);
@@ -592,8 +596,8 @@ static void check_tfile(void) {
     a[2] = INFINITY;
     a[3] = -FLT_MAX;
     a[4] = NAN;
-    TOut t[] = {{"a", 1, d1, a}, {"b.c", 2, d2, b}, {"d", 3, d3, c}, {"e_4d", 4, d4, d},
-                {longname, 1, d5, e}};
+    TOut t[] = {{"a", 1, d1, a, 0}, {"b.c", 2, d2, b, 0}, {"d", 3, d3, c, 0}, {"e_4d", 4, d4, d, 0},
+                {longname, 1, d5, e, 0}};
     const int nt = 5;
     const char *meta = "line one\nline two\twith a tab # and a hash\n";
     char *path = path_in("ref.tref");
@@ -676,7 +680,8 @@ static void check_tfile(void) {
     memset(toolong, 'x', TFILE_NAME_MAX + 1);
     toolong[TFILE_NAME_MAX + 1] = 0;
     int d0[5] = {1, 1, 1, 1, 1};   // ndim 5 needs 5 dims to read
-    TOut bad[] = {{toolong, 1, d5, e}, {"", 1, d5, e}, {"five", 5, d0, e}, {"zero", 0, d0, e}};
+    TOut bad[] = {{toolong, 1, d5, e, 0}, {"", 1, d5, e, 0}, {"five", 5, d0, e, 0},
+                  {"zero", 0, d0, e, 0}};
     struct stat st;
     for (int i = 0; i < 4; i++) {
         err[0] = 0;
@@ -688,6 +693,116 @@ static void check_tfile(void) {
     free(path);
 }
 
+// float16 tensors: IEEE binary16 bits, rounded to nearest even, read back as float32; values
+// beyond +-65504 refused; a net saved as float16 loads within float16's rounding, at half the
+// size, and a cut file is refused.
+static void check_f16(Net *net) {
+    char err[EMO_ERRLEN], *path = path_in("half.tref");
+    // value, its float16 bits: zero, signs, the largest, the smallest normal and subnormal,
+    // ties to even (1 + 2^-11 -> 1, 1 + 3*2^-11 -> 1 + 2^-9, 3*2^-25 -> 2^-23), a carry into
+    // the exponent (2 - 2^-11 -> 2), 1/3 and a tiny value that flushes to zero
+    static const struct {
+        float v;
+        uint16_t h;
+    } CASES[] = {{0.0f, 0x0000},         {-0.0f, 0x8000},         {1.0f, 0x3c00},
+                 {-2.5f, 0xc100},        {65504.0f, 0x7bff},      {0x1p-14f, 0x0400},
+                 {0x1p-24f, 0x0001},     {1 + 0x1p-11f, 0x3c00},  {1 + 3 * 0x1p-11f, 0x3c02},
+                 {3 * 0x1p-25f, 0x0002}, {2 - 0x1p-11f, 0x4000},  {1.0f / 3, 0x3555},
+                 {0x1p-26f, 0x0000},     {-65504.0f, 0xfbff}};
+    enum { NC = sizeof CASES / sizeof CASES[0] };
+    real v[NC];
+    for (int i = 0; i < NC; i++) v[i] = CASES[i].v;
+    int dims[1] = {NC};
+    TOut t = {"h", 1, dims, v, 1};
+    CHECK(tfile_write(path, "TREF", "", 0, &t, 1, err, sizeof err) == 0, "%s", err);
+    size_t len;
+    unsigned char *buf = read_all(path, &len);
+    CHECK(buf && len == 20 + 4 + 2 + 1 + 2 + 4 + 2 * NC + 8, "float16 file of %zu bytes", len);
+    if (buf && len == 20 + 4 + 2 + 1 + 2 + 4 + 2 * NC + 8) {
+        const unsigned char *p = buf + 24 + 3;
+        CHECK(p[0] == TFILE_F16 && p[1] == 1, "dtype byte %d", p[0]);
+        for (int i = 0; i < NC; i++) {
+            uint16_t h = (uint16_t)(p[6 + 2 * i] | p[7 + 2 * i] << 8);
+            CHECK(h == CASES[i].h, "%g stored as 0x%04x, want 0x%04x", (double)CASES[i].v, h,
+                  CASES[i].h);
+        }
+    }
+    free(buf);
+    TFile f;
+    CHECK(tfile_read(path, "TREF", &f, err, sizeof err) == 0, "%s", err);
+    if (f.buf && f.n == 1) {
+        real back[NC];
+        tentry_get(&f.t[0], back);
+        for (int i = 0; i < NC; i++) {   // binary16 -> binary32 is exact: compare the values
+            float want = (float)CASES[i].h;
+            uint16_t h = CASES[i].h;
+            int e = (h >> 10) & 0x1f, m = h & 0x3ff;
+            want = e ? ldexpf((float)(1024 + m), e - 25) : ldexpf((float)m, -24);
+            if (h & 0x8000) want = -want;
+            CHECK(back[i] == want && signbit(back[i]) == signbit(want), "0x%04x read as %g, not %g",
+                  h, (double)back[i], (double)want);
+        }
+    }
+    tfile_free(&f);
+    // out of range: refused, nothing written
+    unlink(path);
+    struct stat st;
+    real big[3] = {65505.0f, INFINITY, NAN};
+    for (int i = 0; i < 3; i++) {
+        TOut b = {"big", 1, (int[]){1}, &big[i], 1};
+        err[0] = 0;
+        CHECK(tfile_write(path, "TREF", "", 0, &b, 1, err, sizeof err) == -1 &&
+                  strstr(err, "float16") && strstr(err, path),
+              "%g stored as float16 ('%s')", (double)big[i], err);
+        CHECK(stat(path, &st) != 0, "a refused float16 tensor left a file");
+    }
+    free(path);
+
+    // a whole net: half the bytes, values within float16's rounding, a cut file refused
+    char *full = path_in("full.weights"), *half = path_in("half.weights");
+    CHECK(net_save(net, full, err, sizeof err) == 0, "%s", err);
+    CHECK(net_save_as(net, half, 1, err, sizeof err) == 0, "%s", err);
+    struct stat s1, s2;
+    long long values = 0;
+    for (int i = 0; i < net->ntensors; i++) values += (long long)net->tensors[i].count;
+    CHECK(stat(full, &s1) == 0 && stat(half, &s2) == 0 && s2.st_size == s1.st_size - 2 * values,
+          "float16 weights are %lld bytes against %lld for %lld values", (long long)s2.st_size,
+          (long long)s1.st_size, values);
+    Net *b = net_load(half, err, sizeof err);
+    CHECK(b != NULL, "%s", err);
+    if (b) {
+        double worst = 0;
+        for (int i = 0; i < net->ntensors; i++) {
+            const Tensor *ta = &net->tensors[i];
+            const real *x = net_tensor_data(net, ta), *y = net_tensor_data(b, &b->tensors[i]);
+            for (size_t j = 0; j < ta->count; j++) {
+                double a = fabs((double)x[j]);
+                double tol = a >= 0x1p-14 ? a * 0x1p-11 : 0x1p-25;   // half an ulp
+                worst = fmax(worst, fabs((double)y[j] - x[j]) / tol);
+            }
+        }
+        CHECK(worst <= 1.0, "float16 weights off by %.3g half-ulps", worst);
+        net_free(b);
+    }
+    size_t hl;
+    unsigned char *hb = read_all(half, &hl);
+    if (hb) {
+        FILE *g = fopen(half, "wb");
+        if (g) {
+            fwrite(hb, 1, hl - 9, g);
+            fclose(g);
+        }
+        b = net_load(half, err, sizeof err);
+        CHECK(!b && strstr(err, half) && strstr(err, "truncated"), "cut float16 file: '%s'", err);
+        net_free(b);
+    }
+    free(hb);
+    unlink(full);
+    unlink(half);
+    free(full);
+    free(half);
+}
+
 int main(void) {
     BAD = path_in("bad.bin");
     char *valid = path_in("weights.bin");
@@ -696,6 +811,7 @@ int main(void) {
         check_round_trip(net, valid);
         check_corrupt(valid);
         check_saving(net);
+        check_f16(net);
     }
     check_tfile();
     printf("%d corrupt files refused\n", refusals);

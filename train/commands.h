@@ -6,3 +6,4 @@ int stats_main(int argc, char **argv);
 int train_main(int argc, char **argv);
 int eval_main(int argc, char **argv);
 int plot_main(int argc, char **argv);
+int export_main(int argc, char **argv);

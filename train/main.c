@@ -4,6 +4,7 @@
 //   emocam-train train ...          train a network, one run folder per run
 //   emocam-train eval ...           evaluate weights or an ensemble
 //   emocam-train plot RUN ...       learning curves of one or several runs
+//   emocam-train export IN OUT      a weights file in float16 (half the size) or float32
 //
 // Each subcommand lives in its own file and has its own --help.
 #include <stdio.h>
@@ -19,6 +20,7 @@ static const struct {
     {"train", "train a network (a run folder with logs, checkpoints and weights)", train_main},
     {"eval", "evaluate weights or an ensemble on a data set", eval_main},
     {"plot", "draw learning curves of one or several runs", plot_main},
+    {"export", "rewrite a weights file in float16 (half the size) or float32", export_main},
 };
 enum { NCOMMANDS = sizeof COMMANDS / sizeof COMMANDS[0] };
 

@@ -320,19 +320,19 @@ static int ckpt_save(const char *path, const Net *net, const Optim *o, const Run
         const Tensor *s = &net->tensors[i];
         const real *data = (s->is_buffer ? net->bufs : net->params) + s->off;
         snprintf(names[k], sizeof names[k], "p:%s", s->name);
-        t[k] = (TOut){names[k], s->ndim, s->dims, data};
+        t[k] = (TOut){names[k], s->ndim, s->dims, data, 0};
         k++;
         if (s->is_buffer) continue;
         snprintf(names[k], sizeof names[k], "m:%s", s->name);
-        t[k] = (TOut){names[k], s->ndim, s->dims, o->m + s->off};
+        t[k] = (TOut){names[k], s->ndim, s->dims, o->m + s->off, 0};
         k++;
         snprintf(names[k], sizeof names[k], "v:%s", s->name);
-        t[k] = (TOut){names[k], s->ndim, s->dims, o->v + s->off};
+        t[k] = (TOut){names[k], s->ndim, s->dims, o->v + s->off, 0};
         k++;
     }
     int hd[2] = {st->epoch > 0 ? st->epoch : 1, HCOLS};
     real zero[HCOLS] = {0};
-    t[k++] = (TOut){"history", 2, hd, st->epoch > 0 ? hist : zero};
+    t[k++] = (TOut){"history", 2, hd, st->epoch > 0 ? hist : zero, 0};
     int rc = tfile_write(path, "CKPT", meta, strlen(meta), t, k, err, errlen);
     free(meta);
     free(t);
