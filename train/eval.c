@@ -783,8 +783,8 @@ int eval_main(int argc, char **argv) {
                  a.split ? a.split : "official", a.seed);
     if (a.tta) {
         size_t len = strlen(r.what);
-        snprintf(r.what + len, sizeof r.what - len, ", TTA %ld (%d views)", a.tta,
-                 ensemble_tta_views((int)a.tta));
+        snprintf(r.what + len, sizeof r.what - len, ", TTA %ld, %s (%d views)", a.tta,
+                 ensemble_tta_name((int)a.tta), ensemble_tta_views((int)a.tta));
     }
     printf("data: %s (%s images%s, %.1f s); evaluating %s\n", a.data, commas(d.n, b1),
            d.from_cache ? ", from the cache" : "", now_s() - t0, r.what);
