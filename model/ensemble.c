@@ -154,11 +154,13 @@ Ensemble *ensemble_parse(const char *text, const char *file, const char *dir, ch
         if (nt == 0) continue;
         if (nt == 2 && !strcmp(tok[0], "tta")) {   // the augmentation the weights were chosen for
             if (tta_line) {
-                snprintf(err, errlen, "%s:%d: tta is already given at line %d", file, line, tta_line);
+                snprintf(err, errlen, "%s:%d: tta is already given at line %d", file, line,
+                         tta_line);
                 goto fail;
             }
             if ((e->tta = ensemble_tta_parse(tok[1])) < 0) {
-                snprintf(err, errlen, "%s:%d: tta '%s': want none, flip or crops", file, line, tok[1]);
+                snprintf(err, errlen, "%s:%d: tta '%s': want none, flip or crops", file, line,
+                         tok[1]);
                 goto fail;
             }
             tta_line = line;

@@ -16,9 +16,10 @@
 //   weights were chosen for (none without such a line). Programs that classify with the list
 //   use it unless told otherwise (their --tta).
 //   '#' starts a comment at the start of a line or after a space or tab; blank lines are
-//   skipped. Anything else (a second tta line, an unknown tta, a missing or third field, a bad weight, a path listed twice, a
-//   weights file that does not load or does not map 1x48x48 faces to 7 classes) is an error
-//   that names the list file and line: "ensemble.txt:3: weight '-1' is not a number > 0".
+//   skipped. Anything else (a second tta line, an unknown tta, a missing or third field, a
+//   bad weight, a path listed twice, a weights file that does not load or does not map 1x48x48
+//   faces to 7 classes) is an error that names the list file and line: "ensemble.txt:3:
+//   weight '-1' is not a number > 0".
 //   A list with no member is an error too.
 //
 // A file that starts with the weights magic ("EMOCAMTF") is taken as a one-member ensemble of
