@@ -319,8 +319,8 @@ static size_t conv_ws_thread(const Layer *l, int nmax) {
     if (wf > lowered) lowered = wf;
     // the backward's Winograd passes (weights, input) run after col and dy
     lowered += wf > wb ? wf : wb;
-    if (conv_amx_fits(l) && conv_ws_amx(l, amx_chunk(l, nmax)) > lowered)
-        lowered = conv_ws_amx(l, amx_chunk(l, nmax));
+    size_t amx = conv_amx_fits(l) ? conv_ws_amx(l, amx_chunk(l, nmax)) : 0;
+    if (amx > lowered) lowered = amx;
     return lowered + conv_grads_len(l);
 }
 
