@@ -523,3 +523,11 @@ int bn_affine(Layer *l, real *scale, real *shift) {
     }
     return 0;
 }
+
+int bn_momentum(Layer *l, real *get, real m) {
+    if (l->ops != &BN_OPS) return -1;
+    BatchNorm *bn = (BatchNorm *)l;
+    if (get) *get = bn->momentum;
+    if (m >= 0) bn->momentum = m;
+    return 0;
+}

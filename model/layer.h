@@ -200,6 +200,9 @@ int residual_seqs(Layer *l, Seq **main, Seq **shortcut);
 // Folding a batchnorm into the layer before it: the bn's per-channel scale and shift.
 int bn_affine(Layer *bn, real *scale, real *shift);   // 0 if l is a batchnorm
 int conv_fold(Layer *l, const real *scale, const real *shift);      // 0 on success
+// A batchnorm's running-statistics momentum: read into *get (may be NULL), then set to m
+// (m < 0: left as it is).
+int bn_momentum(Layer *bn, real *get, real m);   // 0 if l is a batchnorm
 // The weights will not change again (a folded, inference-only network): keep them in the
 // Winograd domain, or laid out by tap for the shifted-GEMM path. 0, or -1 when l is no conv
 // or memory runs out.

@@ -125,6 +125,11 @@ size_t net_count_params(const Net *net);   // trainable elements
 // Forward multiply-adds x2 per sample (FLOPs), for benchmarks.
 double net_flops(const Net *net);
 
+// Re-estimate every batchnorm's running statistics as the plain mean of their values over
+// the n inputs x, forwarded in training mode in batches of `batch`, with dropout drawn from
+// rng or (rng NULL) without dropout: after averaging weights (PyTorch's swa_utils.update_bn).
+// Parameters are untouched; momenta are restored. 0, or -1 with the reason in err.
+int net_bn_update(Net *net, const real *x, int n, int batch, Rng *rng, char *err, size_t errlen);
 // Fold each batchnorm into the conv or linear layer before it (inference only).
 void net_fold_bn(Net *net);
 

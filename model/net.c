@@ -220,6 +220,52 @@ size_t net_count_params(const Net *net) { return net->nparams; }
 
 double net_flops(const Net *net) { return seq_flops(net->seq); }
 
+// Every batchnorm of a chain (and of the chains inside its blocks), in order: the k-th one's
+// momentum is read into get[k] (get not NULL), then set to set[k] (set not NULL) or to one
+// value (set NULL, one >= 0). Returns the number of batchnorms.
+static int bn_momenta(Seq *s, real *get, const real *set, real one, int k) {
+    for (int i = 0; i < s->n; i++) {
+        Seq *main, *sc;
+        if (residual_seqs(s->L[i], &main, &sc) == 0) {
+            k = bn_momenta(main, get, set, one, k);
+            k = bn_momenta(sc, get, set, one, k);
+        } else if (bn_momentum(s->L[i], get ? &get[k] : NULL, set ? set[k] : one) == 0) {
+            k++;
+        }
+    }
+    return k;
+}
+
+int net_bn_update(Net *net, const real *x, int n, int batch, Rng *rng, char *err, size_t errlen) {
+    if (net->folded) {
+        snprintf(err, errlen, "%s: a batchnorm-folded network keeps no statistics", net->file);
+        return -1;
+    }
+    int nbn = bn_momenta(net->seq, NULL, NULL, -1, 0);
+    real *old = real_alloc((size_t)nbn + 1);
+    if (!old) {
+        snprintf(err, errlen, "%s: out of memory", net->file);
+        return -1;
+    }
+    bn_momenta(net->seq, old, NULL, -1, 0);
+    int dropout = net->dropout, rc = 0;
+    net->dropout = rng != NULL;
+    long in = shape_size(net->in);
+    for (int i = 0, b = 0; i < n; i += batch, b++) {
+        int m = n - i < batch ? n - i : batch;
+        bn_momenta(net->seq, NULL, NULL, (real)(1.0 / (b + 1)), 0);   // running = batches' mean
+        if (!net_forward(net, x + (size_t)i * in, m, 1, rng)) {
+            snprintf(err, errlen, "%s: out of memory for a batch of %d", net->file, m);
+            rc = -1;
+            break;
+        }
+    }
+    bn_momenta(net->seq, NULL, old, -1, 0);
+    net->dropout = dropout;
+    free(old);
+    return rc;
+}
+
 // Fold conv/linear + bn pairs of one chain (and of the chains inside its blocks).
 static int fold_seq(Seq *s) {
     for (int i = 0; i < s->n; i++) {

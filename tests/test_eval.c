@@ -8,11 +8,15 @@
 //   - plot draws one run and several, and refuses bad logs naming file and line.
 //   - export writes float16 weights within half a float16 ulp of each value, and float32 back at
 //     the original size; bad arguments and files as above.
+//   - average writes the mean of its inputs' parameters, with batchnorm statistics measured on
+//     the data (or averaged, without --data); bad arguments and files as above, and no output
+//     left behind by a failure.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "cv.h"
 #include "data.h"
@@ -365,11 +369,96 @@ static void test_export(const char *tmp) {
     free(back);
 }
 
+// average: the parameters' mean; statistics measured with --data, averaged without.
+static void test_average(const char *tmp) {
+    static const char *ARCH = "input c=1 h=48 w=48\nconv out=8 k=3 stride=2 pad=1\nbn\nrelu\n"
+                              "gap\nlinear out=7\n";
+    static const char *OTHER = "input c=1 h=48 w=48\nconv out=4 k=3 stride=2 pad=1\nbn\nrelu\n"
+                               "gap\nlinear out=7\n";
+    char *w[3], *o = fmt("%s/avg.weights%s", tmp, ""), *o2 = fmt("%s/avg2.weights%s", tmp, ""),
+         *data = fmt("%s/avgdata%s", tmp, ""), *x = fmt("%s/other.weights%s", tmp, ""), args[4096];
+    char err[EMO_ERRLEN];
+    make_data(data);
+    for (int i = 0; i < 3; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "/av%d.weights", i);
+        w[i] = fmt("%s%s", tmp, name);
+        make_net(ARCH, w[i], 20 + (uint64_t)i);
+        // running statistics of their own, so that their mean is not the initial 0 and 1
+        Net *n = net_load(w[i], err, sizeof err);
+        CHECK(n != NULL, "%s", err);
+        for (size_t j = 0; n && j < n->nbufs; j++) n->bufs[j] = (real)(0.5 + 0.25 * i + 0.01 * j);
+        CHECK(n && net_save(n, w[i], err, sizeof err) == 0, "%s", err);
+        net_free(n);
+    }
+    make_net(OTHER, x, 9);
+    snprintf(args, sizeof args, "average %s %s %s %s --data %s --split 80/20 --no-cache --threads 1",
+             o, w[0], w[1], w[2], data);
+    int rc = run(args);
+    CHECK(rc == 0, "average: exit %d: %s", rc, g_stderr);
+    snprintf(args, sizeof args, "average %s %s %s %s --f16", o2, w[0], w[1], w[2]);
+    rc = run(args);
+    CHECK(rc == 0, "average without --data: exit %d: %s", rc, g_stderr);
+    Net *m[3], *a = net_load(o, err, sizeof err), *b = net_load(o2, err, sizeof err);
+    CHECK(a && b, "%s", err);
+    for (int i = 0; i < 3; i++) m[i] = net_load(w[i], err, sizeof err);
+    int measured = 0;
+    for (size_t j = 0; a && b && m[0] && m[1] && m[2] && j < a->nparams; j++) {
+        double mean = ((double)m[0]->params[j] + m[1]->params[j] + m[2]->params[j]) / 3;
+        CHECK(fabs(a->params[j] - mean) <= 1e-6 * (1 + fabs(mean)), "param %zu: %g, want %g", j,
+              (double)a->params[j], mean);
+        CHECK(fabs(b->params[j] - mean) <= fabs(mean) * 0x1p-11 + 1e-7, "f16 param %zu: %g, want %g",
+              j, (double)b->params[j], mean);
+    }
+    for (size_t j = 0; a && b && m[0] && m[1] && m[2] && j < a->nbufs; j++) {
+        double mean = ((double)m[0]->bufs[j] + m[1]->bufs[j] + m[2]->bufs[j]) / 3;
+        CHECK(fabs(b->bufs[j] - mean) <= fabs(mean) * 0x1p-11, "statistic %zu: %g, want the mean %g",
+              j, (double)b->bufs[j], mean);
+        measured += fabs(a->bufs[j] - mean) > 1e-3;
+    }
+    CHECK(a && measured == (int)a->nbufs, "%d of %zu statistics measured", measured,
+          a ? a->nbufs : 0);
+    for (int i = 0; i < 3; i++) net_free(m[i]);
+    net_free(a);
+    net_free(b);
+
+    expect("average", 2, "one or more IN.weights");
+    snprintf(args, sizeof args, "average %s", o);
+    expect(args, 2, "one or more IN.weights");
+    snprintf(args, sizeof args, "average %s %s", w[0], w[0]);
+    expect(args, 2, "both an input and the output");
+    snprintf(args, sizeof args, "average %s %s --bn-images lots", o, w[0]);
+    expect(args, 2, "--bn-images");
+    snprintf(args, sizeof args, "average %s %s --aug p_spin=1", o, w[0]);
+    expect(args, 2, "--aug");
+    snprintf(args, sizeof args, "average %s %s --split 50/50", o, w[0]);
+    expect(args, 2, "--split");
+    snprintf(args, sizeof args, "average %s %s --bogus", o, w[0]);
+    expect(args, 2, "--bogus");
+    unlink(o);
+    snprintf(args, sizeof args, "average %s %s %s", o, w[0], x);
+    expect(args, 1, "another architecture");
+    snprintf(args, sizeof args, "average %s %s %s/none.weights", o, w[0], tmp);
+    expect(args, 1, "none.weights: cannot open");
+    snprintf(args, sizeof args, "average %s %s %s --data %s/nodata --no-cache", o, w[0], w[1], tmp);
+    expect(args, 1, "nodata");
+    struct stat st;
+    CHECK(stat(o, &st) != 0, "a failed average left %s behind", o);
+    snprintf(args, sizeof args, "average %s/nodir/x.weights %s", tmp, w[0]);
+    expect(args, 1, "nodir/x.weights: cannot write");
+    for (int i = 0; i < 3; i++) free(w[i]);
+    free(o);
+    free(o2);
+    free(data);
+    free(x);
+}
+
 int main(void) {
     const char *tmp = test_tmpdir();
     test_eval(tmp);
     test_plot(tmp);
     test_export(tmp);
+    test_average(tmp);
     free(g_stderr);
     return test_result("test_eval");
 }

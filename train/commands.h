@@ -7,3 +7,4 @@ int train_main(int argc, char **argv);
 int eval_main(int argc, char **argv);
 int plot_main(int argc, char **argv);
 int export_main(int argc, char **argv);
+int average_main(int argc, char **argv);

@@ -5,6 +5,7 @@
 //   emocam-train eval ...           evaluate weights or an ensemble
 //   emocam-train plot RUN ...       learning curves of one or several runs
 //   emocam-train export IN OUT      a weights file in float16 (half the size) or float32
+//   emocam-train average OUT IN...  the mean of several weights files (weight averaging)
 //
 // Each subcommand lives in its own file and has its own --help.
 #include <stdio.h>
@@ -21,6 +22,7 @@ static const struct {
     {"eval", "evaluate weights or an ensemble on a data set", eval_main},
     {"plot", "draw learning curves of one or several runs", plot_main},
     {"export", "rewrite a weights file in float16 (half the size) or float32", export_main},
+    {"average", "average weights files (SWA) and measure their batchnorm statistics", average_main},
 };
 enum { NCOMMANDS = sizeof COMMANDS / sizeof COMMANDS[0] };
 

@@ -7,6 +7,7 @@
 //                  PublicTest accuracy (the validation set itself under the official split)
 //   log.jsonl      the same, one JSON object per line
 //   best.weights   the weights with the best validation accuracy so far
+//   epoch-NNN.weights  with keep_epochs: the weights after each epoch (emocam-train average)
 //   last.ckpt      weights + optimizer moments + epoch + scheduler and early-stop state +
 //                  the log so far; with the seed this is everything a resume needs
 // Every file is written to a temporary name and renamed into place, so a kill at any moment
@@ -38,7 +39,7 @@ typedef struct {
     char class_weights[256];
     long seed;
     int epochs, batch, threads, nesterov, oversample, early_stop, plateau_patience, step_size;
-    int warmup, decay_all, bf16;
+    int warmup, decay_all, bf16, keep_epochs;
     double lr, momentum, wd, plateau_factor, step_gamma, label_smoothing, clip, min_lr;
 } TrainConfig;
 
@@ -85,6 +86,7 @@ static const OptSpec OPTS[] = {
     O_F(oversample, "weighted random sampler: classes drawn equally often"),
     O_R(clip, "clip the gradient's global L2 norm to this (0: off)"),
     O_S(aug, "augmentation: none | default | key=value,... (see augment.h)"),
+    O_F(keep_epochs, "also keep each epoch's weights as epoch-NNN.weights (for emocam-train average)"),
 };
 enum { NOPTS = sizeof OPTS / sizeof OPTS[0] };
 
@@ -805,6 +807,10 @@ static int run_training(TrainConfig *cfg, const char *run, int resume, int stop_
             if (net_save(net, path, err, sizeof err)) goto done;
         } else {
             st.bad_epochs++;
+        }
+        if (cfg->keep_epochs) {
+            snprintf(path, sizeof path, "%s/epoch-%03d.weights", run, epoch + 1);
+            if (net_save(net, path, err, sizeof err)) goto done;
         }
         snprintf(path, sizeof path, "%s/last.ckpt", run);
         if (ckpt_save(path, net, &o, &st, hist, err, sizeof err) ||
