@@ -1,5 +1,6 @@
 // test_train.c: emocam-train train end to end on a tiny synthetic data set and a tiny network.
-//   - a run writes its folder (config, command, logs, best weights, checkpoint);
+//   - a run writes its folder (config, command, logs, best weights, checkpoint), and with
+//     keep_epochs each epoch's weights;
 //   - a 4-epoch run stopped after 2 epochs (--stop-after) and resumed gives exactly the numbers
 //     and weights of an uninterrupted run;
 //   - init = WEIGHTS starts from those weights, and refuses another architecture's;
@@ -439,6 +440,30 @@ static void test_init(void) {
     CHECK(access(fresh, F_OK) != 0, "a refused init left a run folder behind");
 }
 
+// keep_epochs: one weights file per epoch, and best.weights is one of them.
+static void test_keep_epochs(void) {
+    char run_dir[600], logf[700], *a[64];
+    int n;
+    snprintf(run_dir, sizeof run_dir, "%s/keep", dir);
+    snprintf(logf, sizeof logf, "%s/keep.out", dir);
+    base_args(a, &n, run_dir);
+    a[n++] = "--epochs";
+    a[n++] = "2";
+    a[n++] = "--keep-epochs";
+    a[n] = NULL;
+    int rc = run(logf, a);
+    CHECK(rc == 0, "a run with --keep-epochs failed (%d), see %s", rc, logf);
+    char p[3][700], best[700];
+    int same = 0;
+    snprintf(best, sizeof best, "%s/best.weights", run_dir);
+    for (int e = 0; e < 3; e++) {
+        snprintf(p[e], sizeof p[e], "%s/epoch-%03d.weights", run_dir, e + 1);
+        CHECK((access(p[e], F_OK) == 0) == (e < 2), "%s %s", p[e], e < 2 ? "missing" : "written");
+        if (e < 2) same += same_file(p[e], best);
+    }
+    CHECK(same == 1, "best.weights matches %d of the epoch files, want 1", same);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "%s", test_tmpdir());
     snprintf(csv, sizeof csv, "%s/tiny.csv", dir);
@@ -447,6 +472,7 @@ int main(void) {
     test_bad_args();
     test_resume();
     test_init();
+    test_keep_epochs();
     test_kill();
     test_nonfinite();
     return test_result("test_train");
