@@ -44,14 +44,6 @@ static const char *const HELP =
     "\n"
     "Exit status: 0 done, 1 a file could not be read or written, 2 bad usage.\n";
 
-static void load_progress(void *ctx, const char *what, long done, long total) {
-    if (!*(int *)ctx) return;
-    if (total > 0) fprintf(stderr, "\r\033[K%s %ld/%ld", what, done, total);
-    else fprintf(stderr, "\r\033[K%s %ld", what, done);
-    if (done == total) fprintf(stderr, "\n");
-    fflush(stderr);
-}
-
 // PublicTest accuracy of net (eval mode), or -1 when d holds no PublicTest faces.
 static double public_acc(Net *net, const Dataset *d, int batch) {
     int *idx = NULL, n = 0;

@@ -649,14 +649,6 @@ static int write_predictions(const Results *r, const char *path, char *err, size
 }
 
 // ---- the command
-static void load_progress(void *ctx, const char *what, long done, long total) {
-    if (!*(int *)ctx) return;
-    if (total > 0) fprintf(stderr, "\r\033[K%s %ld/%ld", what, done, total);
-    else fprintf(stderr, "\r\033[K%s %ld", what, done);
-    if (done == total) fprintf(stderr, "\n");
-    fflush(stderr);
-}
-
 static int write_outputs(Results *r, const Ensemble *e, const EvalArgs *a, Net *cam_net, int cam_layer) {
     char err[EMO_ERRLEN] = "";
     const char *dir = a->out ? a->out : ".";

@@ -142,6 +142,14 @@ double now_s(void) {
     return (double)t.tv_sec + t.tv_nsec * 1e-9;
 }
 
+void load_progress(void *ctx, const char *what, long done, long total) {
+    if (!*(int *)ctx) return;
+    if (total > 0) fprintf(stderr, "\r\033[K%s %ld/%ld", what, done, total);
+    else fprintf(stderr, "\r\033[K%s %ld", what, done);
+    if (done == total) fprintf(stderr, "\n");
+    fflush(stderr);
+}
+
 int parse_long(const char *s, long lo, long hi, long *v) {
     char *e;
     errno = 0;

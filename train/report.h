@@ -27,6 +27,9 @@ int mkdir_p(const char *dir);
 const char *commas(long v, char buf[32]);
 // Seconds on a monotonic clock.
 double now_s(void);
+// dataset_load's progress callback: "what done/total" on one stderr line, redrawn, when
+// *(int *)ctx is set (stderr is a terminal).
+void load_progress(void *ctx, const char *what, long done, long total);
 // s as a whole number in lo..hi into *v: 0, or -1 when it is not one.
 int parse_long(const char *s, long lo, long hi, long *v);
 // dir/name, malloc'd (NULL on OOM).

@@ -446,17 +446,6 @@ static int mkdir_run(const char *run, char *err, size_t errlen) {
 }
 
 // ---- the run
-static void load_progress(void *ctx, const char *what, long done, long total) {
-    int tty = *(int *)ctx;
-    if (!tty) return;
-    if (total > 0)
-        fprintf(stderr, "\r\033[K%s %ld/%ld", what, done, total);
-    else
-        fprintf(stderr, "\r\033[K%s %ld", what, done);
-    if (done == total) fprintf(stderr, "\n");
-    fflush(stderr);
-}
-
 // Loss and accuracy of the eval-mode network on n preprocessed faces.
 static void evaluate(Net *net, const real *x, const int *y, int n, int batch, const real *cw,
                      double *loss, double *acc) {
