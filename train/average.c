@@ -185,10 +185,6 @@ int average_main(int argc, char **argv) {
         for (size_t j = 0; j < m->nbufs; j++) sum[m->nparams + j] += m->bufs[j];
         if (m != net) net_free(m);
     }
-    if (!(first = net_load(in[0], err, sizeof err))) {
-        fprintf(stderr, "emocam-train average: %s\n", err);
-        goto done;
-    }
     for (size_t j = 0; j < net->nparams; j++) net->params[j] = (real)(sum[j] / nin);
     for (size_t j = 0; j < net->nbufs; j++) net->bufs[j] = (real)(sum[net->nparams + j] / nin);
     printf("averaged %d weights files of %s (%zu parameters)\n", nin, net->file, net->nparams);
@@ -255,10 +251,15 @@ int average_main(int argc, char **argv) {
         fprintf(stderr, "emocam-train average: %s\n", err);
         goto done;
     }
-    double a0 = have_data ? public_acc(first, &d, (int)batch) : -1;
-    double a1 = have_data ? public_acc(net, &d, (int)batch) : -1;
+    // the first input's accuracy beside the result's: read again, since net became the mean
+    double a0 = -1, a1 = -1;
+    if (have_data && (a1 = public_acc(net, &d, (int)batch)) >= 0 &&
+        (first = net_load(in[0], err, sizeof err)))
+        a0 = public_acc(first, &d, (int)batch);
     if (a0 >= 0)
         printf("PublicTest accuracy: %.2f %% (%s), %.2f %% (the average)\n", 100 * a0, in[0], 100 * a1);
+    else if (a1 >= 0)
+        printf("PublicTest accuracy: %.2f %% (the average)\n", 100 * a1);
     printf("wrote %s\n", out);
     rc = 0;
 done:
