@@ -46,3 +46,30 @@ double softmax_xent(const real *logits, const int *labels, int n, int k, const r
     }
     return total / wsum;
 }
+
+// Per sample i with target distribution q_i: loss_i = sum_j w_j q_ij (-log p_ij); the batch
+// loss is sum_i loss_i / n (PyTorch's mean for probability targets: not divided by weights).
+double softmax_xent_probs(const real *logits, const real *target, int n, int k, const real *cw,
+                          real *probs, real *dlogits) {
+    double total = 0;
+    for (int i = 0; i < n; i++) {
+        const real *z = logits + (size_t)i * k, *q = target + (size_t)i * k;
+        double mx = z[0], s = 0, wq = 0;   // wq = sum_j w_j q_ij
+        for (int j = 1; j < k; j++)
+            if (z[j] > mx) mx = z[j];
+        for (int j = 0; j < k; j++) s += exp((double)z[j] - mx);
+        double lse = mx + log(s);
+        for (int j = 0; j < k; j++) {
+            double wj = cw ? cw[j] : 1;
+            total += wj * q[j] * (lse - z[j]);
+            wq += wj * q[j];
+        }
+        for (int j = 0; j < k; j++) {
+            double p = exp((double)z[j] - lse);
+            if (probs) probs[(size_t)i * k + j] = (real)p;
+            // d loss_i / d z_j = p_j sum_m w_m q_im - w_j q_ij
+            if (dlogits) dlogits[(size_t)i * k + j] = (real)((p * wq - (cw ? cw[j] : 1) * q[j]) / n);
+        }
+    }
+    return n > 0 ? total / n : 0;
+}

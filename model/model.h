@@ -149,4 +149,9 @@ void net_preprocess(const Net *net, const uint8_t *pixels, int n, real *x);
 // probabilities (may be NULL) and dLoss/dLogits (may be NULL). Returns the loss.
 double softmax_xent(const real *logits, const int *labels, int n, int k, const real *cw,
                     real eps, real *probs, real *dlogits);
+// The same with a target distribution per sample instead of a label: target (n, k), each row
+// summing to 1 (knowledge distillation's soft targets), class weights cw (NULL: all 1).
+// torch.nn.functional.cross_entropy(logits, target, weight=cw): the plain mean over the batch.
+double softmax_xent_probs(const real *logits, const real *target, int n, int k, const real *cw,
+                          real *probs, real *dlogits);
 void softmax(const real *logits, int n, int k, real *probs);

@@ -438,6 +438,48 @@ static void check_xent(const real *cw, real eps, const char *what) {
           num / den);
 }
 
+// softmax_xent_probs: dLoss/dlogits against central differences, and, with every target the
+// smoothed one-hot of a label and no class weights, the same loss and gradient as softmax_xent.
+static void check_xent_probs(const real *cw, const char *what) {
+    enum { N = 4, K = 5 };
+    Rng rng;
+    rng_seed(&rng, 77);
+    real z[N * K], q[N * K], g[N * K], p[N * K];
+    for (int i = 0; i < N * K; i++) z[i] = (real)urand(&rng, -3, 3);
+    for (int i = 0; i < N; i++) {   // a random distribution per row
+        double s = 0;
+        for (int j = 0; j < K; j++) s += q[i * K + j] = (real)urand(&rng, 0, 1);
+        for (int j = 0; j < K; j++) q[i * K + j] /= (real)s;
+    }
+    double L = softmax_xent_probs(z, q, N, K, cw, p, g);
+    CHECK(isfinite(L) && L > 0, "%s: loss %g", what, L);
+    Err e = {0};
+    for (int i = 0; i < N * K; i++) {
+        real keep = z[i];
+        z[i] = keep + (real)H;
+        double lp = softmax_xent_probs(z, q, N, K, cw, NULL, NULL);
+        z[i] = keep - (real)H;
+        double lm = softmax_xent_probs(z, q, N, K, cw, NULL, NULL);
+        z[i] = keep;
+        compare(&e, "dlogits", i, g[i], (lp - lm) / (2 * H));
+    }
+    CHECK(e.bad == 0, "%s: %d of %d gradients off; worst %.3g at %s", what, e.bad, N * K,
+          e.worst, e.where);
+    printf("%-28s        %5d gradients                     worst rel err %.2e\n", what, N * K,
+           e.worst);
+    if (cw) return;
+    int labels[N] = {1, 0, 4, 1};
+    real eps = (real)0.1, g1[N * K];
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < K; j++) q[i * K + j] = (j == labels[i]) * (1 - eps) + eps / K;
+    double a = softmax_xent_probs(z, q, N, K, NULL, NULL, g);
+    double b = softmax_xent(z, labels, N, K, NULL, eps, NULL, g1);
+    CHECK(fabs(a - b) < 1e-12 * fabs(b), "%s: one-hot targets: loss %.15g, softmax_xent %.15g", what, a, b);
+    double worst = 0;
+    for (int i = 0; i < N * K; i++) worst = fmax(worst, fabs(g[i] - g1[i]));
+    CHECK(worst < 1e-12, "%s: one-hot targets: gradients differ from softmax_xent's by %.3g", what, worst);
+}
+
 // Dropout's mask: every unit (or channel, for dropout2d) is 0 or x/(1-p); none otherwise.
 static void check_dropout_scaling(const char *arch, double p, int channels) {
     Net *net = parse(arch, "dropout-scaling");
@@ -562,6 +604,8 @@ int main(void) {
     check_xent(NULL, (real)0.1, "softmax_xent smoothing");
     check_xent(cw, 0, "softmax_xent weights");
     check_xent(cw, (real)0.2, "softmax_xent weights+smooth");
+    check_xent_probs(NULL, "softmax_xent_probs");
+    check_xent_probs(cw, "softmax_xent_probs weights");
 
     check_dropout_scaling("input c=4 h=5 w=5\ndropout p=0.3", 0.3, 0);
     check_dropout_scaling("input c=8 h=3 w=3\ndropout2d p=0.5", 0.5, 1);

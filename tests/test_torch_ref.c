@@ -275,23 +275,29 @@ static void run_net(Case *c, const char *path, const TFile *f) {
     net_free(net);
 }
 
-// type=xent: softmax cross-entropy with class weights and label smoothing.
+// type=xent: softmax cross-entropy with class weights and label smoothing, or (a case with
+// targets instead of labels) with a target distribution per sample.
 static void run_xent(Case *c, const TFile *f) {
-    const TEntry *ez = need(c, f, "logits"), *el = need(c, f, "labels");
-    const TEntry *ecw = tfile_find(f, "cw");
-    if (!ez || !el || ez->ndim != 2 || el->count != (size_t)ez->dims[0]) {
-        CHECK(0, "%s: bad logits/labels", c->name);
+    const TEntry *ez = need(c, f, "logits"), *eq = tfile_find(f, "targets");
+    const TEntry *el = eq ? NULL : need(c, f, "labels"), *ecw = tfile_find(f, "cw");
+    if (!ez || ez->ndim != 2 || (eq ? eq->count != ez->count : !el || el->count != (size_t)ez->dims[0])) {
+        CHECK(0, "%s: bad logits/labels/targets", c->name);
         return;
     }
     int n = ez->dims[0], k = ez->dims[1];
-    double eps = meta_num(c, f->meta, "eps");
-    real *z = entry_reals(ez), *lab = entry_reals(el), *cw = ecw ? entry_reals(ecw) : NULL;
+    real *z = entry_reals(ez), *lab = el ? entry_reals(el) : entry_reals(eq);
+    real *cw = ecw ? entry_reals(ecw) : NULL;
     real *probs = alloc_reals((size_t)n * k), *dl = alloc_reals((size_t)n * k);
     real *sm = alloc_reals((size_t)n * k);
     int *labels = calloc((size_t)n, sizeof *labels);
     if (!labels) exit(1);
-    for (int i = 0; i < n; i++) labels[i] = (int)lab[i];
-    double loss = softmax_xent(z, labels, n, k, cw, (real)eps, probs, dl);
+    double loss;
+    if (eq) {
+        loss = softmax_xent_probs(z, lab, n, k, cw, probs, dl);
+    } else {
+        for (int i = 0; i < n; i++) labels[i] = (int)lab[i];
+        loss = softmax_xent(z, labels, n, k, cw, (real)meta_num(c, f->meta, "eps"), probs, dl);
+    }
     softmax(z, n, k, sm);
     real l = (real)loss;
     Worst wl = {0}, wp = {0}, wd = {0};

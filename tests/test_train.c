@@ -464,6 +464,107 @@ static void test_keep_epochs(void) {
     CHECK(same == 1, "best.weights matches %d of the epoch files, want 1", same);
 }
 
+// A teacher's predictions.csv for the tiny set's training images (rows 0..139, named
+// "tiny.csv:LINE"): each image's probability 1 on class (label + shift) % 7. rows: how many
+// to write; bad_label: write row 5 with a wrong label.
+static void write_teacher(const char *path, int shift, int rows, int bad_label) {
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        perror(path);
+        exit(1);
+    }
+    fprintf(f, "name,label,predicted,p_angry,p_disgust,p_fear,p_happy,p_sad,p_surprise,p_neutral\n");
+    for (int i = 0; i < rows; i++) {
+        int k = i % 7, t = (k + shift) % 7;
+        fprintf(f, "tiny.csv:%d,%d,%d", i + 2, bad_label && i == 5 ? (k + 1) % 7 : k, t);
+        for (int c = 0; c < 7; c++) fprintf(f, ",%.5f", c == t ? 1.0 : 0.0);
+        fprintf(f, "\n");
+    }
+    fclose(f);
+}
+
+// Knowledge distillation (--soft): a teacher that moves every label by one class, at
+// soft_weight 1, must teach the network that mapping instead of the labels, image by image;
+// a bad teacher file is refused with one line naming it, before any run folder exists.
+static void test_soft(void) {
+    char teacher[700], run_dir[600], logf[700], w[700], ev[700], pred[800], *a[64];
+    int n;
+    snprintf(teacher, sizeof teacher, "%s/teacher.csv", dir);
+    snprintf(run_dir, sizeof run_dir, "%s/soft", dir);
+    snprintf(logf, sizeof logf, "%s/soft.out", dir);
+    write_teacher(teacher, 1, 140, 0);
+    base_args(a, &n, run_dir);
+    char *more[] = {"--epochs", "20", "--lr", "0.1", "--aug", "none", "--soft", teacher,
+                    "--soft-weight", "1", "--label-smoothing", "0.1", "--keep-epochs"};
+    for (size_t i = 0; i < sizeof more / sizeof *more; i++) a[n++] = more[i];
+    a[n] = NULL;
+    int rc = run(logf, a);
+    char *out = slurp(logf, NULL);
+    CHECK(rc == 0 && out && strstr(out, "distillation: ") && strstr(out, "agrees with 0.0 %"),
+          "a run with --soft failed (%d), see %s", rc, logf);
+    free(out);
+    snprintf(w, sizeof w, "%s/epoch-020.weights", run_dir);   // best.weights follows the labels
+    snprintf(ev, sizeof ev, "%s/soft_eval", dir);
+    char *e[] = {EMOCAM_TRAIN_BIN, "eval", "--weights", w, "--data", csv, "--set", "train",
+                 "--cache", "none", "--mistakes", "0", "--out", ev, NULL};
+    rc = run(logf, e);
+    CHECK(rc == 0, "eval of the distilled network failed (%d), see %s", rc, logf);
+    snprintf(pred, sizeof pred, "%s/predictions.csv", ev);
+    FILE *f = fopen(pred, "r");
+    int shifted = 0, labelled = 0, rows = 0;
+    char line[512];
+    while (f && fgets(line, sizeof line, f)) {
+        int label, predicted;
+        char *c = strchr(line, ',');
+        if (!c || sscanf(c, ",%d,%d", &label, &predicted) != 2) continue;
+        rows++;
+        shifted += predicted == (label + 1) % 7;
+        labelled += predicted == label;
+    }
+    if (f) fclose(f);
+    CHECK(rows == 140 && shifted >= 100 && labelled <= 20,
+          "distilled from a shifted teacher: of %d training images %d predicted as the teacher "
+          "says, %d as labelled (want >= 100 and <= 20)", rows, shifted, labelled);
+    printf("soft targets: %d of %d training images follow the teacher, %d the labels\n", shifted,
+           rows, labelled);
+
+    // bad teachers: missing file, missing rows, a disagreeing label, not a predictions.csv
+    char bad[700], notcsv[700];
+    snprintf(bad, sizeof bad, "%s/teacher_bad.csv", dir);
+    snprintf(notcsv, sizeof notcsv, "%s/tiny.arch", dir);
+    struct {
+        const char *file, *expect;
+        int rows, bad_label;
+    } cases[] = {
+        {"/nonexistent/teacher.csv", "/nonexistent/teacher.csv", 0, 0},
+        {bad, "no row for the training image tiny.csv:", 100, 0},
+        {bad, "has label 6 here but 5", 140, 1},
+        {notcsv, "not a predictions.csv", 0, 0},
+    };
+    snprintf(run_dir, sizeof run_dir, "%s/soft_bad", dir);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        if (cases[i].file == bad) write_teacher(bad, 1, cases[i].rows, cases[i].bad_label);
+        base_args(a, &n, run_dir);
+        a[n++] = "--soft";
+        a[n++] = (char *)cases[i].file;
+        a[n] = NULL;
+        rc = run(logf, a);
+        out = slurp(logf, NULL);
+        char *msg = out ? strstr(out, "emocam-train train: ") : NULL, *eol = msg ? strchr(msg, '\n') : NULL;
+        if (eol) *eol = 0;   // the message is this one line
+        CHECK(rc == 1 && msg && strstr(msg, cases[i].file) && strstr(msg, cases[i].expect),
+              "--soft %s: exit %d, output: %s", cases[i].file, rc, out ? out : "");
+        free(out);
+        CHECK(access(run_dir, F_OK) != 0, "--soft %s left a run folder behind", cases[i].file);
+    }
+    base_args(a, &n, run_dir);
+    a[n++] = "--soft-weight";
+    a[n++] = "1.5";
+    a[n] = NULL;
+    rc = run(logf, a);
+    CHECK(rc == 2, "--soft-weight 1.5: exit %d", rc);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "%s", test_tmpdir());
     snprintf(csv, sizeof csv, "%s/tiny.csv", dir);
@@ -473,6 +574,7 @@ int main(void) {
     test_resume();
     test_init();
     test_keep_epochs();
+    test_soft();
     test_kill();
     test_nonfinite();
     return test_result("test_train");

@@ -98,3 +98,11 @@ int split_kind_parse(const char *name, SplitKind *k);     // also "80-20", "70-1
 int dataset_select(const Dataset *d, Usage u, int **idx, int *n);
 // Per-class counts over idx (or over all images when idx is NULL).
 void dataset_count(const Dataset *d, const int *idx, int n, long counts[NCLASSES]);
+
+// Soft targets (knowledge distillation): read a predictions.csv written by `emocam-train eval
+// --out DIR` (name, label, predicted, then the NCLASSES probabilities: a teacher's answers) and
+// give each image of d that it names its row: soft (d->n, NCLASSES), has (d->n) 1 where given,
+// 0 elsewhere. Rows for images d does not hold are skipped. 0, or -1 with "path:line: reason"
+// in err (not such a file, a malformed row, a label that disagrees with d's, a name twice).
+int soft_targets_load(const char *path, const Dataset *d, real *soft, uint8_t *has, char *err,
+                      size_t errlen);

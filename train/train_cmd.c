@@ -35,12 +35,13 @@
 
 // ---- configuration: one table serves the command line (--key value) and config files
 typedef struct {
-    char data[1024], arch[1024], init[1024], cache[1024], split[32], opt[16], sched[16], aug[1024];
+    char data[1024], arch[1024], init[1024], cache[1024], split[32], opt[16], sched[16], aug[1024], soft[1024];
     char class_weights[256];
     long seed;
     int epochs, batch, threads, nesterov, oversample, early_stop, plateau_patience, step_size;
     int warmup, decay_all, bf16, keep_epochs;
-    double lr, momentum, wd, plateau_factor, step_gamma, label_smoothing, clip, min_lr;
+    double lr, momentum, wd, plateau_factor, step_gamma, label_smoothing, clip, min_lr, soft_weight;
+    double soft_temp;
 } TrainConfig;
 
 typedef enum { T_STR, T_INT, T_LONG, T_REAL, T_FLAG } OptType;
@@ -86,6 +87,10 @@ static const OptSpec OPTS[] = {
     O_F(oversample, "weighted random sampler: classes drawn equally often"),
     O_R(clip, "clip the gradient's global L2 norm to this (0: off)"),
     O_S(aug, "augmentation: none | default | key=value,... (see augment.h)"),
+    O_S(soft, "knowledge distillation: a teacher's predictions.csv for the training images "
+              "(emocam-train eval --set train --out DIR)"),
+    O_R(soft_weight, "with soft: the teacher's share of each target (0..1; the rest is the label)"),
+    O_R(soft_temp, "with soft: the teacher's temperature (p^(1/T), renormalised; 1: as written)"),
     O_F(keep_epochs, "also keep each epoch's weights as epoch-NNN.weights (for emocam-train average)"),
 };
 enum { NOPTS = sizeof OPTS / sizeof OPTS[0] };
@@ -109,6 +114,8 @@ static TrainConfig config_defaults(void) {
     c.plateau_patience = 3;
     c.step_size = 10;
     c.step_gamma = 0.1;
+    c.soft_weight = 0.5;
+    c.soft_temp = 1;
     return c;
 }
 
@@ -575,6 +582,53 @@ out:
     return rc;
 }
 
+// ---- knowledge distillation
+// The teacher's probabilities for every training image (cfg->soft, a predictions.csv), at
+// temperature soft_temp, and room for one batch's targets. 0, or -1 with the reason in err.
+static int load_soft(const TrainConfig *cfg, const Dataset *d, const Split *sp, real **soft,
+                     uint8_t **has, real **q, char *err, size_t errlen) {
+    *soft = malloc(sizeof(real) * (size_t)d->n * NCLASSES);
+    *has = malloc((size_t)d->n + 1);
+    *q = malloc(sizeof(real) * (size_t)cfg->batch * NCLASSES);
+    if (!*soft || !*has || !*q) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (soft_targets_load(cfg->soft, d, *soft, *has, err, errlen)) return -1;
+    int missing = 0, first = -1;
+    for (int i = 0; i < sp->ntrain; i++)
+        if (!(*has)[sp->train[i]] && missing++ == 0) first = sp->train[i];
+    if (missing) {
+        snprintf(err, errlen,
+                 "%s: no row for the training image %s (%d of the %d missing; make the file with "
+                 "emocam-train eval --set train on the same data)",
+                 cfg->soft, dataset_name(d, first), missing, sp->ntrain);
+        return -1;
+    }
+    for (int i = 0; i < sp->ntrain; i++) {
+        int id = sp->train[i];
+        real *p = *soft + (size_t)id * NCLASSES;
+        if (cfg->soft_temp != 1) {
+            double s = 0, e = 1 / cfg->soft_temp;
+            for (int k = 0; k < NCLASSES; k++) s += p[k] = (real)pow(fmax(p[k], 1e-12), e);
+            for (int k = 0; k < NCLASSES; k++) p[k] = (real)(p[k] / s);
+        }
+    }
+    long agree = 0;
+    for (int i = 0; i < sp->ntrain; i++) {
+        int id = sp->train[i], best = 0;
+        const real *p = *soft + (size_t)id * NCLASSES;
+        for (int k = 1; k < NCLASSES; k++)
+            if (p[k] > p[best]) best = k;
+        agree += best == d->labels[id];
+    }
+    printf("distillation: %s for the %d training images (the teacher agrees with %.1f %% of "
+           "the labels); targets %.2f label (smoothed %.2f) + %.2f teacher at temperature %g\n",
+           cfg->soft, sp->ntrain, 100.0 * agree / (sp->ntrain ? sp->ntrain : 1), 1 - cfg->soft_weight,
+           cfg->label_smoothing, cfg->soft_weight, cfg->soft_temp);
+    return 0;
+}
+
 static int run_training(TrainConfig *cfg, const char *run, int resume, int stop_after, int argc,
                         char **argv) {
     char err[EMO_ERRLEN] = "", warn[EMO_ERRLEN] = "", path[1200];
@@ -609,6 +663,10 @@ static int run_training(TrainConfig *cfg, const char *run, int resume, int stop_
         cfg->label_smoothing >= 1) {
         fprintf(stderr, "emocam-train train: batch, epochs, threads and step_size must be at least 1, "
                         "label_smoothing below 1\n");
+        return 2;
+    }
+    if (cfg->soft_weight > 1 || cfg->soft_temp <= 0) {
+        fprintf(stderr, "emocam-train train: soft_weight must be in 0..1, soft_temp above 0\n");
         return 2;
     }
     if (emo_set_bf16(cfg->bf16)) {
@@ -653,6 +711,8 @@ static int run_training(TrainConfig *cfg, const char *run, int resume, int stop_
     real *hist = NULL, *xval = NULL, *xpub = NULL, *dl = NULL;
     int *yval = NULL, *ypub = NULL;
     float *sw = NULL;
+    real *soft = NULL, *q = NULL;   // the teacher's targets (d.n, 7); one batch's targets
+    uint8_t *has = NULL;
     BatchProducer *bp = NULL;
     if (!net) goto done;
     if (net->in.c != 1 || net->in.h != FACE_H || net->in.w != FACE_W || net->out.c != NCLASSES ||
@@ -660,6 +720,7 @@ static int run_training(TrainConfig *cfg, const char *run, int resume, int stop_
         snprintf(err, sizeof err, "%s: the network must map 1x48x48 to 7 classes", cfg->arch);
         goto done;
     }
+    if (cfg->soft[0] && load_soft(cfg, &d, &sp, &soft, &has, &q, err, sizeof err)) goto done;
     Rng init;
     rng_seed(&init, (uint64_t)cfg->seed);
     net_init(net, &init);
@@ -738,8 +799,19 @@ static int run_training(TrainConfig *cfg, const char *run, int resume, int stop_
                 snprintf(err, sizeof err, "out of memory");
                 goto done;
             }
-            double loss = softmax_xent(logits, B->labels, B->n, NCLASSES, use_cw ? cw : NULL,
-                                       (real)cfg->label_smoothing, NULL, dl);
+            double loss;
+            if (soft) {   // the label (smoothed) and the teacher, mixed
+                real a = (real)cfg->soft_weight, eps = (real)cfg->label_smoothing;
+                for (int j = 0; j < B->n; j++)
+                    for (int k = 0; k < NCLASSES; k++)
+                        q[j * NCLASSES + k] =
+                            (1 - a) * ((k == B->labels[j]) * (1 - eps) + eps / NCLASSES) +
+                            a * soft[(size_t)B->ids[j] * NCLASSES + k];
+                loss = softmax_xent_probs(logits, q, B->n, NCLASSES, use_cw ? cw : NULL, NULL, dl);
+            } else {
+                loss = softmax_xent(logits, B->labels, B->n, NCLASSES, use_cw ? cw : NULL,
+                                    (real)cfg->label_smoothing, NULL, dl);
+            }
             if (!isfinite(loss)) {
                 if (tty) fprintf(stderr, "\n");
                 if (st.epoch > 0)
@@ -829,6 +901,9 @@ done:
     if (rc && err[0]) fprintf(stderr, "emocam-train train: %s\n", err);
     producer_free(bp);
     free(sw);
+    free(soft);
+    free(has);
+    free(q);
     free(xval);
     free(yval);
     free(xpub);

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """make_refs.py: PyTorch's answers for emocam's layers, networks, loss and optimizers.
 
-    /usr/bin/python3 tests/ref/make_refs.py [OUTDIR]      (default: this folder)
+    /usr/bin/python3 tests/ref/make_refs.py [--only CASE,CASE] [OUTDIR]   (default: this folder)
 
 writes one small file per case, <case>.tref, in emocam's tensor container (model/tfile.h, kind
 "TREF"), read by tests/test_torch_ref.c, which needs no torch at run time. Everything here is
@@ -44,6 +44,8 @@ type=net, one batch, dropout off, batchnorm in training mode:
     y_eval              the eval-mode output after that update
 type=xent: logits (N,K), labels (N), [cw (K)], loss (1), probs (N,K), dlogits (N,K);
     eps= on the first line; torch.nn.functional.cross_entropy(weight=cw, label_smoothing=eps).
+    A case with targets (N,K) (one distribution per row) has no labels and no eps:
+    cross_entropy(logits, targets, weight=cw), knowledge distillation's soft targets.
 type=optim: opt=sgd|adam|adamw lr= momentum= nesterov= beta1= beta2= eps= wd= decay_all=
     steps= on the first line; d<s>.<name> = parameter after step s minus its initial value,
     for torch.optim.SGD / Adam / AdamW. decay_all=0 puts weight decay on conv/linear weights
@@ -177,6 +179,12 @@ XENT_CASES = [
     ("xent_weights", 6, 7, 0.0, True, 2.0),
     ("xent_weights_smooth", 8, 7, 0.2, True, 2.0),
     ("xent_large_logits", 5, 7, 0.1, True, 40.0),
+]
+
+SOFT_CASES = [
+    # (case, n, k, class weights?, logit scale)
+    ("xent_soft", 6, 7, False, 2.0),
+    ("xent_soft_weights", 8, 7, True, 2.0),
 ]
 
 OPT_ARCH = ("input c=2 h=4 w=4\nconv out=3 k=3 pad=1\nbn\nrelu\nflatten\nlinear out=5\n"
@@ -370,6 +378,24 @@ def make_xent_case(name, n, k, eps, weighted, scale, seed):
     return f"# emocam-ref type=xent case={name} eps={eps!r}\n", out, ""
 
 
+def make_soft_case(name, n, k, weighted, scale, seed):
+    rng = np.random.RandomState(seed)
+    z = (scale * rng.standard_normal((n, k))).astype(np.float32)
+    q = rng.uniform(0, 1, (n, k)) ** 2      # uneven rows, as a teacher's are
+    q = (q / q.sum(1, keepdims=True)).astype(np.float32)
+    out = [("logits", z), ("targets", q)]
+    cw = None
+    if weighted:
+        cw = rng.uniform(0.2, 3.0, k).astype(np.float32)
+        out.append(("cw", cw))
+    zt = tensor_of(z).requires_grad_(True)
+    loss = F.cross_entropy(zt, tensor_of(q), weight=None if cw is None else tensor_of(cw))
+    loss.backward()
+    out += [("loss", np.array([loss.item()])), ("probs", torch.softmax(zt, 1).detach().numpy()),
+            ("dlogits", zt.grad.numpy())]
+    return f"# emocam-ref type=xent case={name}\n", out, ""
+
+
 def make_optim_case(name, spec):
     cfg = dict(OPT_DEFAULTS)
     for kv in spec.split():
@@ -413,7 +439,11 @@ def make_optim_case(name, spec):
 
 
 def main():
-    outdir = sys.argv[1] if len(sys.argv) > 1 else HERE
+    args = sys.argv[1:]
+    only = None
+    if args[:1] == ["--only"] and len(args) >= 2:
+        only, args = set(args[1].split(",")), args[2:]
+    outdir = args[0] if args else HERE
     torch.set_num_threads(1)
     jobs = []
     for i, (name, n, text) in enumerate(LAYER_CASES):
@@ -426,9 +456,16 @@ def main():
                      make_net_case("arch_" + a, text, ARCH_BATCH, 2000 + i)))
     for i, (name, n, k, eps, weighted, scale) in enumerate(XENT_CASES):
         jobs.append((name, lambda a=(name, n, k, eps, weighted, scale, 3000 + i): make_xent_case(*a)))
+    for i, (name, n, k, weighted, scale) in enumerate(SOFT_CASES):
+        jobs.append((name, lambda a=(name, n, k, weighted, scale, 3100 + i): make_soft_case(*a)))
     for name, spec in OPT_CASES:
         jobs.append((name, lambda name=name, spec=spec: make_optim_case(name, spec)))
     total = 0
+    if only:
+        unknown = only - {name for name, _ in jobs}
+        if unknown:
+            sys.exit("make_refs.py: --only: no case " + ", ".join(sorted(unknown)))
+        jobs = [(name, job) for name, job in jobs if name in only]
     for name, job in jobs:
         meta, tensors, note = job()
         path = os.path.join(outdir, name + ".tref")
