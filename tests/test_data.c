@@ -3,6 +3,7 @@
 // layout and plain class folders (written as PNGs here), missing and wrong folders, the
 // decoded cache (round trip, invalidation, corruption), and the splits (sizes, stratification,
 // same seed same split).
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -479,9 +480,86 @@ static void test_splits(void) {
     CHECK(split_kind_parse("90/10", &k) == -1, "parse 90/10");
 }
 
+// soft_targets_load: a teacher's predictions.csv matched to good.csv's 10 images by name.
+static const char *PRED_HEADER = "name,label,predicted,p_angry,p_disgust,p_fear,p_happy,p_sad,p_surprise,p_neutral";
+
+static void expect_soft_error(const Dataset *d, const char *rows, const char *why) {
+    const char *path = path_of("pred_bad.csv");
+    char text[4096];
+    snprintf(text, sizeof text, "%s\n%s", PRED_HEADER, rows);
+    write_text(path, text);
+    real soft[10 * NCLASSES];
+    uint8_t has[10];
+    char err[512] = "";
+    int rc = soft_targets_load(path, d, soft, has, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "pred_bad.csv") && strstr(err, why), "rows '%s': rc %d, err '%s' (want '%s')",
+          rows, rc, err, why);
+}
+
+static void test_soft_targets(void) {
+    Dataset d;
+    char err[512];
+    if (dataset_load_csv(path_of("good.csv"), NULL, &d, err, sizeof err)) {
+        CHECK(0, "load good.csv: %s", err);
+        return;
+    }
+    char text[8192];
+    int k = sprintf(text, "%s\r\n", PRED_HEADER);   // CRLF is fine
+    k += sprintf(text + k, "\"test/x, \"\"y\"\".jpg\",0,0,1,0,0,0,0,0,0\r\n");   // not in d: skipped
+    for (int r = 0; r < 9; r++) {   // row 9 (good.csv:11) left out
+        k += sprintf(text + k, "good.csv:%d,%d,%d", r + 2, r % 7, r % 7);
+        for (int c = 0; c < NCLASSES; c++) k += sprintf(text + k, ",%.5f", c == (r + 3) % 7 ? 0.40000 : 0.10000);
+        k += sprintf(text + k, "\r\n");
+    }
+    const char *path = path_of("pred.csv");
+    write_text(path, text);
+    real soft[10 * NCLASSES];
+    uint8_t has[10];
+    int rc = soft_targets_load(path, &d, soft, has, err, sizeof err);
+    CHECK(rc == 0, "soft targets: %s", err);
+    if (!rc) {
+        for (int r = 0; r < 10; r++) {
+            CHECK(has[r] == (r < 9), "image %d: has %d", r, has[r]);
+            for (int c = 0; r < 9 && c < NCLASSES; c++) {
+                double want = c == (r + 3) % 7 ? 0.4 : 0.1;
+                CHECK(fabs(soft[r * NCLASSES + c] - want) < 1e-6, "image %d class %d: %g, want %g", r, c,
+                      (double)soft[r * NCLASSES + c], want);
+            }
+        }
+    }
+    const char *p7 = ",0.1,0.1,0.1,0.1,0.1,0.1,0.4\n";
+    char rows[1024];
+    snprintf(rows, sizeof rows, "good.csv:2,0,0,0.1,0.1,0.1\n");
+    expect_soft_error(&d, rows, ":2: want a name, a label, a prediction and 7 probabilities");
+    snprintf(rows, sizeof rows, "good.csv:2,0,0,abc,0.1,0.1,0.1,0.1,0.1,0.4\n");
+    expect_soft_error(&d, rows, ":2: probability 'abc' of angry");
+    snprintf(rows, sizeof rows, "good.csv:2,0,0,1.5,0.1,0.1,0.1,0.1,0.1,0.4\n");
+    expect_soft_error(&d, rows, "want a number in [0, 1]");
+    snprintf(rows, sizeof rows, "good.csv:2,0,0,0.1,0.1,0.1,0.1,0.1,0.1,0.3\n");
+    expect_soft_error(&d, rows, ":2: the probabilities sum to 0.90000");
+    snprintf(rows, sizeof rows, "good.csv:2,3,0%s", p7);
+    expect_soft_error(&d, rows, ":2: good.csv:2 has label 3 here but 0 (angry)");
+    snprintf(rows, sizeof rows, "good.csv:2,0,0%sgood.csv:3,1,1%sgood.csv:2,0,0%s", p7, p7, p7);
+    expect_soft_error(&d, rows, ":4: good.csv:2 a second time");
+    snprintf(rows, sizeof rows, "\"good.csv:2,0,0%s", p7);
+    expect_soft_error(&d, rows, ":2: a badly quoted name");
+    snprintf(rows, sizeof rows, "good.csv:2,9,0%s", p7);
+    expect_soft_error(&d, rows, ":2: label '9'");
+    write_text(path_of("pred_bad.csv"), "emotion,pixels,Usage\n0,1 2 3,Training\n");
+    rc = soft_targets_load(path_of("pred_bad.csv"), &d, soft, has, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "pred_bad.csv:1: not a predictions.csv"), "a data CSV: %s", err);
+    write_text(path_of("pred_bad.csv"), "");
+    rc = soft_targets_load(path_of("pred_bad.csv"), &d, soft, has, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "pred_bad.csv: empty"), "an empty file: %s", err);
+    rc = soft_targets_load(path_of("nope.csv"), &d, soft, has, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "nope.csv: No such file"), "a missing file: %s", err);
+    dataset_free(&d);
+}
+
 int main(void) {
     test_csv_good();
     test_csv_errors();
+    test_soft_targets();
     test_folders();
     test_cache();
     test_splits();
