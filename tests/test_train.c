@@ -547,6 +547,8 @@ static void test_soft(void) {
         base_args(a, &n, run_dir);
         a[n++] = "--soft";
         a[n++] = (char *)cases[i].file;
+        a[n++] = "--soft-weight";
+        a[n++] = "0.5";
         a[n] = NULL;
         rc = run(logf, a);
         out = slurp(logf, NULL);
@@ -557,12 +559,20 @@ static void test_soft(void) {
         free(out);
         CHECK(access(run_dir, F_OK) != 0, "--soft %s left a run folder behind", cases[i].file);
     }
-    base_args(a, &n, run_dir);
-    a[n++] = "--soft-weight";
-    a[n++] = "1.5";
-    a[n] = NULL;
-    rc = run(logf, a);
-    CHECK(rc == 2, "--soft-weight 1.5: exit %d", rc);
+    const char *flags[][4] = {{"--soft", teacher, "--soft-weight", "1.5"},   // above 1
+                              {"--soft", teacher, NULL},                     // no share given
+                              {"--soft-weight", "0.5", NULL}};               // no teacher
+    for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {
+        base_args(a, &n, run_dir);
+        for (int j = 0; j < 4 && flags[i][j]; j++) a[n++] = (char *)flags[i][j];
+        a[n] = NULL;
+        rc = run(logf, a);
+        out = slurp(logf, NULL);
+        CHECK(rc == 2 && out && strstr(out, "soft"), "%s %s ...: exit %d: %s", flags[i][0], flags[i][1], rc,
+              out ? out : "");
+        free(out);
+        CHECK(access(run_dir, F_OK) != 0, "%s %s left a run folder behind", flags[i][0], flags[i][1]);
+    }
 }
 
 int main(void) {

@@ -89,7 +89,7 @@ static const OptSpec OPTS[] = {
     O_S(aug, "augmentation: none | default | key=value,... (see augment.h)"),
     O_S(soft, "knowledge distillation: a teacher's predictions.csv for the training images "
               "(emocam-train eval --set train --out DIR)"),
-    O_R(soft_weight, "with soft: the teacher's share of each target (0..1; the rest is the label)"),
+    O_R(soft_weight, "with soft: the teacher's share of each target, above 0 up to 1 (the rest is the label)"),
     O_R(soft_temp, "with soft: the teacher's temperature (p^(1/T), renormalised; 1: as written)"),
     O_F(keep_epochs, "also keep each epoch's weights as epoch-NNN.weights (for emocam-train average)"),
 };
@@ -114,7 +114,6 @@ static TrainConfig config_defaults(void) {
     c.plateau_patience = 3;
     c.step_size = 10;
     c.step_gamma = 0.1;
-    c.soft_weight = 0.5;
     c.soft_temp = 1;
     return c;
 }
@@ -667,6 +666,11 @@ static int run_training(TrainConfig *cfg, const char *run, int resume, int stop_
     }
     if (cfg->soft_weight > 1 || cfg->soft_temp <= 0) {
         fprintf(stderr, "emocam-train train: soft_weight must be in 0..1, soft_temp above 0\n");
+        return 2;
+    }
+    if (!cfg->soft[0] != !(cfg->soft_weight > 0)) {
+        fprintf(stderr, cfg->soft[0] ? "emocam-train train: soft: give soft_weight too (the teacher's share, e.g. 0.5)\n"
+                                     : "emocam-train train: soft_weight: give soft too (a teacher's predictions.csv)\n");
         return 2;
     }
     if (emo_set_bf16(cfg->bf16)) {
