@@ -506,7 +506,7 @@ static void test_soft(void) {
     snprintf(w, sizeof w, "%s/epoch-020.weights", run_dir);   // best.weights follows the labels
     snprintf(ev, sizeof ev, "%s/soft_eval", dir);
     char *e[] = {EMOCAM_TRAIN_BIN, "eval", "--weights", w, "--data", csv, "--set", "train",
-                 "--cache", "none", "--mistakes", "0", "--out", ev, NULL};
+                 "--no-cache", "--mistakes", "0", "--out", ev, NULL};
     rc = run(logf, e);
     CHECK(rc == 0, "eval of the distilled network failed (%d), see %s", rc, logf);
     snprintf(pred, sizeof pred, "%s/predictions.csv", ev);
