@@ -391,6 +391,37 @@ static const Case CASES[] = {
     {"cbam n=1 k=5", "input c=6 h=4 w=6\ncbam r=3 k=5", 1, IN_DISTINCT, K_CBAM},
 };
 
+// Either loss, by what ctx holds: softmax_xent with labels, or softmax_xent_probs with targets.
+typedef struct {
+    const int *labels;
+    const real *targets;
+    const real *cw;
+    real eps;
+} XentCtx;
+
+static double xent_of(const XentCtx *c, const real *z, int n, int k) {
+    return c->targets ? softmax_xent_probs(z, c->targets, n, k, c->cw, NULL, NULL)
+                      : softmax_xent(z, c->labels, n, k, c->cw, c->eps, NULL, NULL);
+}
+
+// dLoss/dlogits g (n, k) against central differences of the loss.
+static void check_dlogits(const XentCtx *c, real *z, const real *g, int n, int k, const char *what) {
+    Err e = {0};
+    for (int i = 0; i < n * k; i++) {
+        real keep = z[i];
+        z[i] = keep + (real)H;
+        double lp = xent_of(c, z, n, k);
+        z[i] = keep - (real)H;
+        double lm = xent_of(c, z, n, k);
+        z[i] = keep;
+        compare(&e, "dlogits", i, g[i], (lp - lm) / (2 * H));
+    }
+    CHECK(e.bad == 0, "%s: %d of %d gradients off; worst %.3g at %s", what, e.bad, n * k,
+          e.worst, e.where);
+    printf("%-28s        %5d gradients                     worst rel err %.2e\n", what, n * k,
+           e.worst);
+}
+
 // softmax_xent: dLoss/dlogits against central differences of the returned loss.
 static void check_xent(const real *cw, real eps, const char *what) {
     enum { N = 4, K = 5 };
@@ -401,20 +432,8 @@ static void check_xent(const real *cw, real eps, const char *what) {
     for (int i = 0; i < N * K; i++) z[i] = (real)urand(&rng, -3, 3);
     double L = softmax_xent(z, labels, N, K, cw, eps, p, g);
     CHECK(isfinite(L) && L > 0, "%s: loss %g", what, L);
-    Err e = {0};
-    for (int i = 0; i < N * K; i++) {
-        real keep = z[i];
-        z[i] = keep + (real)H;
-        double lp = softmax_xent(z, labels, N, K, cw, eps, NULL, NULL);
-        z[i] = keep - (real)H;
-        double lm = softmax_xent(z, labels, N, K, cw, eps, NULL, NULL);
-        z[i] = keep;
-        compare(&e, "dlogits", i, g[i], (lp - lm) / (2 * H));
-    }
-    CHECK(e.bad == 0, "%s: %d of %d gradients off; worst %.3g at %s", what, e.bad, N * K,
-          e.worst, e.where);
-    printf("%-28s        %5d gradients                     worst rel err %.2e\n", what, N * K,
-           e.worst);
+    XentCtx c = {labels, NULL, cw, eps};
+    check_dlogits(&c, z, g, N, K, what);
     // probabilities: rows sum to 1
     for (int i = 0; i < N; i++) {
         double s = 0;
@@ -453,20 +472,8 @@ static void check_xent_probs(const real *cw, const char *what) {
     }
     double L = softmax_xent_probs(z, q, N, K, cw, p, g);
     CHECK(isfinite(L) && L > 0, "%s: loss %g", what, L);
-    Err e = {0};
-    for (int i = 0; i < N * K; i++) {
-        real keep = z[i];
-        z[i] = keep + (real)H;
-        double lp = softmax_xent_probs(z, q, N, K, cw, NULL, NULL);
-        z[i] = keep - (real)H;
-        double lm = softmax_xent_probs(z, q, N, K, cw, NULL, NULL);
-        z[i] = keep;
-        compare(&e, "dlogits", i, g[i], (lp - lm) / (2 * H));
-    }
-    CHECK(e.bad == 0, "%s: %d of %d gradients off; worst %.3g at %s", what, e.bad, N * K,
-          e.worst, e.where);
-    printf("%-28s        %5d gradients                     worst rel err %.2e\n", what, N * K,
-           e.worst);
+    XentCtx c = {NULL, q, cw, 0};
+    check_dlogits(&c, z, g, N, K, what);
     if (cw) return;
     int labels[N] = {1, 0, 4, 1};
     real eps = (real)0.1, g1[N * K];

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "data.h"
 
@@ -43,32 +44,19 @@ int soft_targets_load(const char *path, const Dataset *d, real *soft, uint8_t *h
         return -1;
     }
     NameIdx *ix = malloc(sizeof *ix * (size_t)(d->n > 0 ? d->n : 1));
-    size_t cap = 1 << 12;
-    char *line = malloc(cap);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got;
     int rc = -1, lineno = 0;
-    if (!ix || !line) {
+    if (!ix) {
         snprintf(err, errlen, "out of memory");
         goto done;
     }
     for (int i = 0; i < d->n; i++) ix[i] = (NameIdx){dataset_name(d, i), i};
     qsort(ix, (size_t)d->n, sizeof *ix, by_name);
     memset(has, 0, (size_t)d->n);
-    for (;;) {
-        size_t len = 0;   // read one whole line, however long
-        for (;;) {
-            if (!fgets(line + len, (int)(cap - len), f)) break;
-            len += strlen(line + len);
-            if (len && line[len - 1] == '\n') break;
-            if (len + 1 >= cap) {
-                char *bigger = realloc(line, cap * 2);
-                if (!bigger) {
-                    snprintf(err, errlen, "out of memory");
-                    goto done;
-                }
-                line = bigger, cap *= 2;
-            }
-        }
-        if (!len) break;
+    while ((got = getline(&line, &cap, f)) > 0) {
+        size_t len = (size_t)got;
         lineno++;
         while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
         if (lineno == 1) {
@@ -136,7 +124,7 @@ int soft_targets_load(const char *path, const Dataset *d, real *soft, uint8_t *h
         for (int k = 0; k < NCLASSES; k++) soft[(size_t)hit->idx * NCLASSES + k] = (real)(q[k] / sum);
         has[hit->idx] = 1;
     }
-    if (ferror(f)) {
+    if (ferror(f) || !feof(f)) {   // a read error, or getline out of memory
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         goto done;
     }

@@ -604,19 +604,15 @@ static int load_soft(const TrainConfig *cfg, const Dataset *d, const Split *sp, 
                  cfg->soft, dataset_name(d, first), missing, sp->ntrain);
         return -1;
     }
+    long agree = 0;
     for (int i = 0; i < sp->ntrain; i++) {
-        int id = sp->train[i];
+        int id = sp->train[i], best = 0;
         real *p = *soft + (size_t)id * NCLASSES;
         if (cfg->soft_temp != 1) {
             double s = 0, e = 1 / cfg->soft_temp;
             for (int k = 0; k < NCLASSES; k++) s += p[k] = (real)pow(fmax(p[k], 1e-12), e);
             for (int k = 0; k < NCLASSES; k++) p[k] = (real)(p[k] / s);
         }
-    }
-    long agree = 0;
-    for (int i = 0; i < sp->ntrain; i++) {
-        int id = sp->train[i], best = 0;
-        const real *p = *soft + (size_t)id * NCLASSES;
         for (int k = 1; k < NCLASSES; k++)
             if (p[k] > p[best]) best = k;
         agree += best == d->labels[id];
