@@ -188,7 +188,9 @@ static int bench_ensemble(const char *path, int tta) {
     Rng rng;
     rng_seed(&rng, 1);
     for (int i = 0; i < ENS_FACE * ENS_FACE; i++) o.face[i] = (uint8_t)rng_int(&rng, 256);
-    printf("{\"ensemble\": \"%s\", \"tta\": %d, \"members\": [", path, tta);
+    printf("{\"ensemble\": \"%s\", \"blas_core\": \"%s\", \"bf16\": %d, \"tta\": %d, "
+           "\"members\": [",
+           path, openblas_get_corename(), emo_bf16(), tta);
     size_t params = 0;
     for (int i = 0; i < e->n; i++) {
         o.net = e->m[i].net;
@@ -389,9 +391,9 @@ int main(int argc, char **argv) {
         torch = 0;
     }
     double peak = sgemm_peak(threads);
-    printf("{\"sgemm_peak_gflops\": %.1f, \"threads\": %d, \"batch\": %d, \"rounds\": %d, "
-           "\"bf16\": %d}\n",
-           peak, threads, batch, rounds, emo_bf16());
+    printf("{\"sgemm_peak_gflops\": %.1f, \"blas_core\": \"%s\", \"threads\": %d, "
+           "\"batch\": %d, \"rounds\": %d, \"bf16\": %d}\n",
+           peak, openblas_get_corename(), threads, batch, rounds, emo_bf16());
     fflush(stdout);
     int rc = 0;
     for (int i = 0; i < nfiles; i++) {

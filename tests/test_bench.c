@@ -52,7 +52,8 @@ int main(void) {
     char *out = slurp(OUT, NULL);
     CHECK(rc == 0 && out, "bench: exit %d", rc);
     if (out) {
-        CHECK(strstr(out, "\"sgemm_peak_gflops\"") && strstr(out, "\"train_img_s\"") &&
+        CHECK(strstr(out, "\"sgemm_peak_gflops\"") && strstr(out, "\"blas_core\"") &&
+                  strstr(out, "\"train_img_s\"") &&
                   strstr(out, "\"infer_ms_1thread\"") && strstr(out, "\"params\": 16183"),
               "bench: fields missing: %s", out);
         CHECK(json_lines(out) == 2, "bench: want 2 JSON lines");
