@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
 """Pick ensemble weights on PublicTest from members' saved probabilities.
 
-usage: scripts/ensemble_search.py [--grid 0,0.5,1,2,3] [--all] NAME=PREDICTIONS.csv ...
+usage: scripts/ensemble_search.py [--grid 0,0.5,1,2,3] [--all] [--geometric] NAME=PREDICTIONS.csv ...
 
 Each PREDICTIONS.csv is what `emocam-train eval --weights W --data D --out DIR` writes
 (DIR/predictions.csv: name, label, predicted, then the 7 probabilities), for the same images
 in the same order. Every combination of weights from the grid is scored as emocam's
 ensemble scores it (the weighted mean of the members' probabilities, then the arg max), and
 the best ones are printed with accuracy, macro F1 and disgust recall. With --all every
-member must have a weight above 0. The figure to report is the one `emocam-train eval
+member must have a weight above 0. With --geometric the members are combined by the weighted
+mean of their log-probabilities instead (not what emocam does; for comparison). The figure to report is the one `emocam-train eval
 --ensemble LIST` then measures; this only chooses the weights.
 """
 import csv
 import itertools
+import os
 import sys
 
 import numpy as np
@@ -21,7 +23,7 @@ CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 
 
 def fail(msg):
-    sys.exit("ensemble_search.py: " + msg)
+    sys.exit(os.path.basename(sys.argv[0]) + ": " + msg)
 
 
 def load(path):
@@ -56,6 +58,7 @@ def scores(labels, pred):
 def main(argv):
     grid = [0, 0.5, 1, 2, 3]
     need_all = False
+    geometric = False
     members = []
     args = iter(argv)
     for a in args:
@@ -66,6 +69,8 @@ def main(argv):
                 fail("--grid needs comma-separated numbers")
         elif a == "--all":
             need_all = True
+        elif a == "--geometric":
+            geometric = True
         elif a in ("-h", "--help"):
             print(__doc__)
             return
@@ -82,6 +87,7 @@ def main(argv):
         if names != names0 or not np.array_equal(lab, labels):
             fail(f"{path}: not the same images in the same order as {members[0][1]}")
     probs = [p for _, _, p in loaded]
+    terms = [np.log(np.clip(p, 1e-6, 1)) for p in probs] if geometric else probs
     for (name, _), p in zip(members, probs):
         acc, f1, rec = scores(labels, p.argmax(1))
         print(f"member {name}: accuracy {100 * acc:.2f} %, macro F1 {f1:.3f}, disgust recall {100 * rec[1]:.1f} %")
@@ -89,11 +95,12 @@ def main(argv):
     for ws in itertools.product(grid, repeat=len(members)):
         if sum(ws) == 0 or (need_all and min(ws) == 0):
             continue
-        mix = sum(w * p for w, p in zip(ws, probs))
+        mix = sum(w * t for w, t in zip(ws, terms))
         acc, f1, rec = scores(labels, mix.argmax(1))
         results.append((acc, f1, rec[1], ws))
     results.sort(key=lambda r: (-r[0], -r[1]))
-    print(f"best of {len(results)} weightings ({', '.join(n for n, _ in members)}):")
+    rule = "geometric" if geometric else "arithmetic"
+    print(f"best of {len(results)} weightings, {rule} mean ({', '.join(n for n, _ in members)}):")
     for acc, f1, dis, ws in results[:10]:
         w = " ".join(f"{v:g}" for v in ws)
         print(f"  {w:<20} accuracy {100 * acc:.2f} %, macro F1 {f1:.3f}, disgust recall {100 * dis:.1f} %")
