@@ -11,8 +11,11 @@ Needs python3-opencv (a yardstick dependency, not one of emocam's). The output i
 OpenCV decodes cheaply, as a webcam's MJPG stream would be."""
 import argparse, os, sys
 
-import cv2
-import numpy as np
+try:
+    import cv2
+    import numpy as np
+except ImportError as e:
+    sys.exit(f"make_clip.py: needs Python's OpenCV and numpy ({e}); install them with: apt-get install python3-opencv")
 
 
 def main():
