@@ -9,8 +9,9 @@ in the same order. Every combination of weights from the grid is scored as emoca
 ensemble scores it (the weighted mean of the members' probabilities, then the arg max), and
 the best ones are printed with accuracy, macro F1 and disgust recall. With --all every
 member must have a weight above 0. With --geometric the members are combined by the weighted
-mean of their log-probabilities instead (not what emocam does; for comparison). The figure to report is the one `emocam-train eval
---ensemble LIST` then measures; this only chooses the weights.
+mean of their log-probabilities instead (not what emocam does; for comparison). The figure
+to report is the one `emocam-train eval --ensemble LIST` then measures; this only chooses
+the weights.
 """
 import csv
 import itertools
