@@ -18,7 +18,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ensemble_search import fail, load  # noqa: E402
+from ensemble_search import fail, load_members  # noqa: E402
 
 STEPS = np.linspace(-1, 1, 41)
 
@@ -65,12 +65,8 @@ def main(argv):
         fail("--weights: one weight of 0 or more per member, not all 0")
     if halvings < 1:
         fail("--halvings: want 1 or more")
-    loaded = [load(p) for _, p in members]
-    names0, labels, _ = loaded[0]
-    for (name, path), (names, lab, _) in zip(members, loaded):
-        if names != names0 or not np.array_equal(lab, labels):
-            fail(f"{path}: not the same images in the same order as {members[0][1]}")
-    mix = sum(w * p for w, (_, _, p) in zip(weights, loaded)) / sum(weights)
+    labels, probs = load_members(members)
+    mix = sum(w * p for w, p in zip(weights, probs)) / sum(weights)
     logp = np.log(np.clip(mix, 1e-9, 1))
     n = len(labels)
     base = np.mean(logp.argmax(1) == labels)

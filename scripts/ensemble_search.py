@@ -44,6 +44,17 @@ def load(path):
     return names, labels, probs
 
 
+def load_members(members):
+    """Each (name, path)'s predictions, checked to cover the same images in the same order:
+    (labels, [probabilities per member])."""
+    loaded = [load(p) for _, p in members]
+    names0, labels, _ = loaded[0]
+    for (_, path), (names, lab, _) in zip(members, loaded):
+        if names != names0 or not np.array_equal(lab, labels):
+            fail(f"{path}: not the same images in the same order as {members[0][1]}")
+    return labels, [p for _, _, p in loaded]
+
+
 def scores(labels, pred):
     acc = float(np.mean(pred == labels))
     f1s, recalls = [], []
@@ -82,12 +93,7 @@ def main(argv):
             fail(f"{a}: expected NAME=PREDICTIONS.csv (see --help)")
     if not members:
         fail("no members given (see --help)")
-    loaded = [load(p) for _, p in members]
-    names0, labels, _ = loaded[0]
-    for (name, path), (names, lab, _) in zip(members, loaded):
-        if names != names0 or not np.array_equal(lab, labels):
-            fail(f"{path}: not the same images in the same order as {members[0][1]}")
-    probs = [p for _, _, p in loaded]
+    labels, probs = load_members(members)
     terms = [np.log(np.clip(p, 1e-6, 1)) for p in probs] if geometric else probs
     for (name, _), p in zip(members, probs):
         acc, f1, rec = scores(labels, p.argmax(1))
