@@ -188,9 +188,9 @@ static int bench_ensemble(const char *path, int tta) {
     Rng rng;
     rng_seed(&rng, 1);
     for (int i = 0; i < ENS_FACE * ENS_FACE; i++) o.face[i] = (uint8_t)rng_int(&rng, 256);
-    printf("{\"ensemble\": \"%s\", \"blas_core\": \"%s\", \"bf16\": %d, \"tta\": %d, "
+    printf("{\"ensemble\": \"%s\", \"blas_core\": \"%s\", \"bf16\": \"%s\", \"tta\": %d, "
            "\"members\": [",
-           path, openblas_get_corename(), emo_bf16(), tta);
+           path, openblas_get_corename(), emo_bf16() ? emo_bf16_unit() : "off", tta);
     size_t params = 0;
     for (int i = 0; i < e->n; i++) {
         o.net = e->m[i].net;
@@ -303,7 +303,7 @@ static void usage(FILE *to) {
             "                  ensemble list (or .weights file) and the whole ensemble, 1 thread\n"
             "  --tta N         with --ensemble: test-time augmentation 0, 1 or 2 (default: the\n"
             "                  list's tta line, 0 without one)\n"
-            "  --bf16          bfloat16 matrix products on AMX (PyTorch: autocast to bfloat16)\n"
+            "  --bf16          bfloat16 matrix products on AMX or AVX512-BF16 (PyTorch: autocast)\n"
             "  -h, --help      this text\n");
 }
 
@@ -353,7 +353,7 @@ int main(int argc, char **argv) {
             prof = 1;
         } else if (!strcmp(a, "--bf16")) {
             if (emo_set_bf16(1)) {
-                fprintf(stderr, "emocam-bench: --bf16: this CPU (or kernel) has no AMX-BF16\n");
+                fprintf(stderr, "emocam-bench: --bf16: this CPU (or kernel) has neither AMX-BF16 nor AVX512-BF16\n");
                 goto usage_error;
             }
         } else if (!strcmp(a, "--no-torch")) {

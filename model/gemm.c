@@ -1,11 +1,16 @@
 // gemm.c: the engine's matrix product. float32 through OpenBLAS by default; in bfloat16 mode
-// (emo_set_bf16) the products round both operands to bfloat16 and multiply them on the AMX
-// tile unit of recent Xeons (Sapphire Rapids and later), accumulating in float32.
+// (emo_set_bf16) the products round both operands to bfloat16 and multiply them, accumulating
+// in float32, on the AMX tile unit of recent Xeons (Sapphire Rapids and later) or, where there
+// is none, with AVX512-BF16's VDPBF16PS (Cooper Lake, AMD Zen 4 and later).
 //
 // AMX holds eight 1 KB tile registers. Here tiles 0-3 accumulate a 32x32 block of C (four
 // 16x16 float32 tiles), 4-5 hold two 16x32 bfloat16 strips of A, 6-7 two 32x16 strips of B in
 // the "VNNI" order the instruction wants (row p holds, for each of 16 columns, the pair of
 // k = 2p, 2p+1). TDPBF16PS then does 16x16x32 multiply-adds per instruction.
+//
+// Without AMX the same packed tiles feed a register kernel: for each pair p of a k-tile, one
+// 64-byte row of each B tile (16 columns x the pair) is multiplied by the broadcast pair of
+// each of 8 rows of A, 16 float32 accumulators at a time (VDPBF16PS: 16 lanes x 2 products).
 //
 // Blocking follows GotoBLAS: for each KC x NC block of B (packed once, kept in L2), each 32-row
 // strip of A is packed (kept in L1) and swept across the block's columns; when B has several
@@ -26,9 +31,11 @@
 #include "layer.h"
 
 #define AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512bf16")))
+#define AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512bf16")))
 enum { KC = 512, NC = 256, TILE = 512 };   // KC, NC: multiples of 32; TILE: bf16 per tile
 
-static int g_avail = -1;   // -1: not probed yet
+static int g_avail = -1;   // -1: not probed yet, else an EMO_BF16_* unit
+static int g_unit;         // the unit in use (emo_bf16_set_unit may pick the slower one)
 static int g_on;
 
 // AMX-TILE and AMX-BF16 in CPUID, the tile state enabled by the OS (XCR0 bits 17-18), and
@@ -50,9 +57,44 @@ static int amx_probe(void) {
 #endif
 }
 
+// AVX512-F, -BW and -BF16 in CPUID, and the zmm state enabled by the OS (XCR0 bits 1-2, 5-7).
+static int avx512bf16_probe(void) {
+    unsigned a, b, c, d;
+    if (__get_cpuid_max(0, NULL) < 7) return 0;
+    __cpuid(1, a, b, c, d);
+    if (!(c & (1u << 27))) return 0;   // OSXSAVE
+    __cpuid_count(7, 0, a, b, c, d);
+    if (!(b & (1u << 16)) || !(b & (1u << 30)) || a < 1) return 0;   // AVX512F, AVX512BW
+    __cpuid_count(7, 1, a, b, c, d);
+    if (!(a & (1u << 5))) return 0;   // AVX512_BF16
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (lo & 0xe6) == 0xe6;
+}
+
 int emo_bf16_available(void) {
-    if (g_avail < 0) g_avail = sizeof(real) == sizeof(float) && amx_probe();
+    if (g_avail < 0) {
+        g_avail = sizeof(real) != sizeof(float) ? EMO_BF16_NONE
+                  : amx_probe()                 ? EMO_BF16_AMX
+                  : avx512bf16_probe()          ? EMO_BF16_AVX512
+                                                : EMO_BF16_NONE;
+        g_unit = g_avail;
+    }
     return g_avail;
+}
+
+int emo_bf16_set_unit(int unit) {
+    int avail = emo_bf16_available();
+    if (unit == avail || (unit == EMO_BF16_AVX512 && avail == EMO_BF16_AMX)) {
+        g_unit = unit;   // AMX CPUs have AVX512-BF16 too
+        return 0;
+    }
+    return -1;
+}
+
+const char *emo_bf16_unit(void) {
+    emo_bf16_available();
+    return g_unit == EMO_BF16_AMX ? "amx" : g_unit == EMO_BF16_AVX512 ? "avx512-bf16" : "none";
 }
 
 int emo_set_bf16(int on) {
@@ -201,6 +243,45 @@ AMX static void kernel(const uint16_t *a, const uint16_t *b, int nkt, float *c, 
     _tile_stored(3, c + (size_t)16 * ldc + 16, s);
 }
 
+// The same product without AMX: 8 rows of C at a time in 16 registers (two 16-column halves),
+// for each pair p of each k-tile the pair of each row broadcast against a row of each B tile.
+AVX512BF16 static void kernel_avx512(const uint16_t *a, const uint16_t *b, int nkt, float *c,
+                                     int ldc, int accumulate) {
+    const uint32_t *A = (const uint32_t *)a, *B = (const uint32_t *)b;
+    const uint32_t *b1 = B + (size_t)nkt * (TILE / 2);
+    for (int r0 = 0; r0 < 32; r0 += 8) {
+        __m512 acc[8][2];
+        float *cr = c + (size_t)r0 * ldc;
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++) {
+            acc[i][0] = accumulate ? _mm512_loadu_ps(cr + (size_t)i * ldc) : _mm512_setzero_ps();
+            acc[i][1] = accumulate ? _mm512_loadu_ps(cr + (size_t)i * ldc + 16)
+                                   : _mm512_setzero_ps();
+        }
+        // row r0 + i, pair p of k-tile kt: A tile (r0 / 16, kt), dword (r0 % 16 + i) * 16 + p
+        const uint32_t *ar = A + (size_t)(r0 / 16) * nkt * (TILE / 2) + (r0 % 16) * 16;
+        for (int kt = 0; kt < nkt; kt++) {
+            const uint32_t *at = ar + (size_t)kt * (TILE / 2), *bt0 = B + (size_t)kt * (TILE / 2);
+            const uint32_t *bt1 = b1 + (size_t)kt * (TILE / 2);
+            for (int p = 0; p < 16; p++) {
+                __m512bh v0 = (__m512bh)_mm512_load_si512(bt0 + p * 16);
+                __m512bh v1 = (__m512bh)_mm512_load_si512(bt1 + p * 16);
+#pragma GCC unroll 8
+                for (int i = 0; i < 8; i++) {
+                    __m512bh u = (__m512bh)_mm512_set1_epi32((int)at[i * 16 + p]);
+                    acc[i][0] = _mm512_dpbf16_ps(acc[i][0], u, v0);
+                    acc[i][1] = _mm512_dpbf16_ps(acc[i][1], u, v1);
+                }
+            }
+        }
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++) {
+            _mm512_storeu_ps(cr + (size_t)i * ldc, acc[i][0]);
+            _mm512_storeu_ps(cr + (size_t)i * ldc + 16, acc[i][1]);
+        }
+    }
+}
+
 // A packed once (emo_pack_a): for each KC block of k, for each 32-row strip, its 2 x nkt tiles.
 static size_t packed_at(int M, int k0, int m0, int nkt) {
     return ((size_t)(k0 / 32) * ((M + 31) / 32) * 2 + (size_t)(m0 / 32) * 2 * nkt) * TILE;
@@ -230,7 +311,10 @@ AMX static void gemm_amx(int ta, int tb, int M, int N, int K, RowMap A, const ui
     }
     uint16_t *ap = bp + bsz;
     _Alignas(64) float edge[32 * 32];
-    tiles_config();
+    int amx = g_unit == EMO_BF16_AMX;
+    void (*kern)(const uint16_t *, const uint16_t *, int, float *, int, int) =
+        amx ? kernel : kernel_avx512;
+    if (amx) tiles_config();
     for (int k0 = 0; k0 < K; k0 += KC) {
         int kc = K - k0 < KC ? K - k0 : KC, nkt = (kc + 31) / 32;
         int acc = beta || k0 > 0;
@@ -250,7 +334,7 @@ AMX static void gemm_amx(int ta, int tb, int M, int N, int K, RowMap A, const ui
                     const uint16_t *bj = bp + (size_t)j * nkt * TILE;
                     float *cb = C + (size_t)m0 * ldc + c0;
                     if (mr == 32 && nr == 32) {
-                        kernel(ap, bj, nkt, cb, ldc, acc);
+                        kern(ap, bj, nkt, cb, ldc, acc);
                         continue;
                     }
                     if (acc) {
@@ -258,14 +342,14 @@ AMX static void gemm_amx(int ta, int tb, int M, int N, int K, RowMap A, const ui
                         for (int r = 0; r < mr; r++)
                             memcpy(edge + r * 32, cb + (size_t)r * ldc, (size_t)nr * sizeof(float));
                     }
-                    kernel(ap, bj, nkt, edge, 32, acc);
+                    kern(ap, bj, nkt, edge, 32, acc);
                     for (int r = 0; r < mr; r++)
                         memcpy(cb + (size_t)r * ldc, edge + r * 32, (size_t)nr * sizeof(float));
                 }
             }
         }
     }
-    _tile_release();
+    if (amx) _tile_release();
 }
 #endif
 

@@ -7,7 +7,7 @@
 #include "model.h"
 
 // Every matrix product of the engine: cblas_sgemm's arguments (cblas_dgemm's in the double
-// build); in bfloat16 mode the big row-major ones run on AMX tiles (model/gemm.c).
+// build); in bfloat16 mode the big row-major ones run on AMX tiles or AVX512-BF16 (model/gemm.c).
 void emo_gemm(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K,
               real alpha, const real *A, int lda, const real *B, int ldb, real beta, real *C,
               int ldc);
@@ -37,7 +37,7 @@ static inline const real *rowmap_row(RowMap m, int j) {
                       : m.base + (size_t)(j / m.per) * m.stride + m.off[j % m.per];
 }
 
-// C (M x N) = op(A) op(B) + beta C (beta 0 or 1) on AMX, with op(X) as in emo_gemm: op(A)(i, k)
+// C (M x N) = op(A) op(B) + beta C (beta 0 or 1) in bfloat16, with op(X) as in emo_gemm: op(A)(i, k)
 // is row i at k, or (ta) row k at i; op(B)(k, j) row k at j, or (tb) row j at k. apre: A
 // packed by emo_pack_a instead (then ta must be 0). Only in bfloat16 mode.
 void emo_gemm_rows(int ta, int tb, int M, int N, int K, RowMap A, const uint16_t *apre, RowMap B,
@@ -208,7 +208,7 @@ int bn_momentum(Layer *bn, real *get, real m);   // 0 if l is a batchnorm
 // or memory runs out.
 int conv_freeze(Layer *l);
 int linear_fold(Layer *l, const real *scale, const real *shift);
-// Likewise for a linear layer in bfloat16 mode: W packed for AMX (wide layers only).
+// Likewise for a linear layer in bfloat16 mode: W packed into bfloat16 tiles (wide layers only).
 int linear_freeze(Layer *l);
 
 // Winograd convolution (winograd.c), stride 1, k = 3 or 5, on 6x6 input tiles of m = 7 - k

@@ -12,7 +12,7 @@ typedef struct {
     real *w, *dw;   // (out, in)
     real *b, *db;   // (out), NULL without bias
     real *fold_b;      // (out) bias made by folding a batchnorm; owned
-    uint16_t *wpack;   // frozen in bfloat16 mode: W packed for AMX (emo_pack_a); owned
+    uint16_t *wpack;   // frozen in bfloat16 mode: W packed into bfloat16 tiles (emo_pack_a); owned
 } Linear;
 
 static void linear_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {

@@ -35,14 +35,19 @@ int rng_int(Rng *r, int n);         // [0, n)
 
 real *real_alloc(size_t n);   // malloc of n reals; NULL on failure
 
-// ---- bfloat16 matrix products (Intel AMX)
+// ---- bfloat16 matrix products (Intel AMX, AVX512-BF16)
 // The engine multiplies in float32. On CPUs with AMX-BF16 (Xeon Sapphire Rapids and later,
-// Linux >= 5.16) it can instead round the operands of its big matrix products to bfloat16
-// (8 significant bits) and multiply them on the tile unit, accumulating in float32: the
-// mixed precision that GPUs train in, several times faster here. Process-wide; off by default.
-int emo_bf16_available(void);   // 1: this CPU and kernel allow it
+// Linux >= 5.16) or AVX512-BF16 (Xeon Cooper Lake, AMD Zen 4 and later) it can instead round
+// the operands of its big matrix products to bfloat16 (8 significant bits) and multiply them
+// on the tile unit or with VDPBF16PS, accumulating in float32: the mixed precision that GPUs
+// train in, several times (AMX) or up to twice (AVX512-BF16) as fast. Process-wide; off by
+// default.
+enum { EMO_BF16_NONE, EMO_BF16_AMX, EMO_BF16_AVX512 };
+int emo_bf16_available(void);   // the best unit this CPU and kernel allow (0: none)
 int emo_set_bf16(int on);       // 0, or -1 when on is asked for and not available
 int emo_bf16(void);             // 1: on
+int emo_bf16_set_unit(int unit);   // pick AVX512-BF16 on an AMX CPU (tests); -1: not there
+const char *emo_bf16_unit(void);   // "amx", "avx512-bf16" or "none"
 
 // ---- the network
 typedef struct Net Net;

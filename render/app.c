@@ -127,7 +127,7 @@ int app_option(AppOptions *o, int argc, char **argv, int *i, char *err, size_t e
             return -1;
         }
         if (o->precision == APP_BF16 && !emo_bf16_available()) {
-            snprintf(err, errlen, "--precision bf16: this CPU (or kernel) has no AMX-BF16");
+            snprintf(err, errlen, "--precision bf16: this CPU (or kernel) has neither AMX-BF16 nor AVX512-BF16");
             return -1;
         }
         return 1;
@@ -157,8 +157,9 @@ void app_options_help(FILE *to) {
             "                      tta line; the default ensemble's is flip, the face and its mirror)\n"
             "  --threads N         classifier threads (1; 0: OpenMP's default)\n"
             "  --precision P       the classifier's matrix products: fp32, bf16 (bfloat16 on the AMX\n"
-            "                      unit of Xeon Sapphire Rapids and later), or auto (bf16 where the\n"
-            "                      CPU has AMX; the default: same PublicTest accuracy, ~1.5x faster)\n"
+            "                      unit of Xeon Sapphire Rapids and later, or with AVX512-BF16 on\n"
+            "                      AMD Zen 4 and later), or auto (the default: bf16 where the CPU\n"
+            "                      can; PublicTest accuracy within 0.1 point, 1.2-2x faster)\n"
             "  --no-bars           leave out the 7 class bars\n",
             app_default_ensemble(), DETECTOR_CASCADE);
 }

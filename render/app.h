@@ -28,7 +28,7 @@ typedef struct {
     int threads;             // OpenMP threads for the classifier (0: OpenMP's default). One
                              // is fastest for a few faces: decoding, detection and encoding
                              // keep the other cores busy.
-    int precision;           // APP_AUTO (bfloat16 where the CPU has AMX), APP_FP32, APP_BF16
+    int precision;           // APP_AUTO (bfloat16 where the CPU has AMX or AVX512-BF16), APP_FP32, APP_BF16
 } AppOptions;
 
 enum { APP_AUTO, APP_FP32, APP_BF16 };

@@ -12,7 +12,7 @@
 // Tolerance: |got - want| <= TOL * scale, where scale is the sum of the absolute values of the
 // terms that make the element (the float error of a sum grows with it, not with its result).
 //
-// On a CPU with AMX the whole grid runs again in bfloat16 mode (the AMX paths: stride-1
+// On a CPU with AMX or AVX512-BF16 the whole grid runs again in bfloat16 mode (the paths: stride-1
 // convolutions without im2col, im2col products on tiles, weights packed once frozen). Rounding
 // both factors of each term to bfloat16 (8 significant bits) moves it by at most 2 * 2^-8 of its
 // size (measured worst: 6.1e-3), so the bound is TOL = 1e-2 of scale there.
@@ -366,12 +366,13 @@ int main(void) {
         TOL = 1e-2;
         worst_all = 0;
         want += run_grid(&rng);
-        printf("bfloat16 (AMX): worst error %.2e of scale (tolerance %.0e)\n", worst_all, TOL);
+        printf("bfloat16 (%s): worst error %.2e of scale (tolerance %.0e)\n", emo_bf16_unit(),
+               worst_all, TOL);
         emo_set_bf16(0);
         TOL = 1e-5;
         worst_all = worst32;
     } else {
-        printf("no AMX-BF16 on this CPU: the bfloat16 pass is skipped\n");
+        printf("neither AMX-BF16 nor AVX512-BF16 on this CPU: the bfloat16 pass is skipped\n");
     }
 
     // the exported helpers, including pads and strides that conv layers do not allow

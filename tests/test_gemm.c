@@ -1,8 +1,9 @@
-// test_gemm.c: the bfloat16 (AMX) matrix product against a product computed in double from the
+// test_gemm.c: the bfloat16 matrix product against a product computed in double from the
 // same operands rounded to bfloat16, for every transpose pair, beta 0 and 1, shapes that are
 // not whole tiles, K longer than one packing block, N wider than one, leading dimensions wider
-// than the rows, and from two threads at once. Rounding to bfloat16 is checked against its
-// definition (round to nearest, ties to even). Skipped, saying so, on a CPU without AMX.
+// than the rows, and from two threads at once; on each unit the CPU has (AMX, and AVX512-BF16,
+// which AMX CPUs have too). Rounding to bfloat16 is checked against its definition (round to
+// nearest, ties to even). Skipped, saying so, on a CPU with neither.
 //
 // Tolerance: with the operands rounded the same way on both sides, only the float32
 // accumulation differs: |got - want| <= 1e-5 * sum |a_ik b_kj|.
@@ -177,15 +178,29 @@ static void check_frozen(void) {
     }
 }
 
+static void check_unit(void);
+
 int main(void) {
     // 1 + 2^-8 is a tie: to even (1); 1 + 3*2^-8 too (to 1 + 2^-6); 1 + 2^-8 + 2^-10 is not
     CHECK(bf16_round(1.00390625f) == 1.0f && bf16_round(1.01171875f) == 1.015625f &&
               bf16_round(1.0048828125f) == 1.0078125f,
           "bfloat16 rounding");
-    if (!emo_bf16_available()) {
-        printf("test_gemm: SKIPPED, this CPU (or kernel) has no AMX-BF16\n");
+    int best = emo_bf16_available();
+    if (!best) {
+        printf("test_gemm: SKIPPED, this CPU (or kernel) has neither AMX-BF16 nor AVX512-BF16\n");
         return 77;
     }
+    for (int unit = best; unit <= EMO_BF16_AVX512; unit++) {   // AMX CPUs: both units
+        CHECK(emo_bf16_set_unit(unit) == 0, "unit %d", unit);
+        printf("test_gemm: bfloat16 on %s\n", emo_bf16_unit());
+        check_unit();
+    }
+    CHECK(emo_bf16_set_unit(EMO_BF16_AMX) == (best == EMO_BF16_AMX ? 0 : -1), "AMX unit");
+    return test_result("test_gemm");
+}
+
+// Every check of this file, on the unit in use.
+static void check_unit(void) {
     CHECK(emo_set_bf16(1) == 0, "bf16 on");
     static const int shapes[][3] = {
         {16, 16, 16},   {32, 32, 32},  {17, 33, 19},    {64, 576, 288}, {48, 100, 1100},
@@ -204,5 +219,4 @@ int main(void) {
     check_frozen();
     emo_set_bf16(0);
     CHECK(!emo_bf16(), "bf16 off");
-    return test_result("test_gemm");
 }

@@ -39,7 +39,7 @@ static const char *const HELP =
     "  --cache FILE       the decoded-data cache (default: ~/.cache/emocam/...)\n"
     "  --no-cache         neither read nor write a cache\n"
     "  --threads N        threads for the math (default: all cores)\n"
-    "  --bf16             bfloat16 matrix products on AMX\n"
+    "  --bf16             bfloat16 matrix products (AMX or AVX512-BF16)\n"
     "  -h, --help         this text\n"
     "\n"
     "Exit status: 0 done, 1 a file could not be read or written, 2 bad usage.\n";
@@ -91,7 +91,7 @@ int average_main(int argc, char **argv) {
             dropout = 1;
         } else if (!strcmp(a, "--bf16")) {
             if (emo_set_bf16(1)) {
-                fprintf(stderr, "emocam-train average: --bf16: this CPU (or kernel) has no AMX-BF16\n");
+                fprintf(stderr, "emocam-train average: --bf16: this CPU (or kernel) has neither AMX-BF16 nor AVX512-BF16\n");
                 goto out;
             }
         } else if (!strcmp(a, "--data") || !strcmp(a, "--split") || !strcmp(a, "--cache") ||

@@ -55,7 +55,7 @@ static const char *const HELP =
     "  --cache FILE       the decoded-data cache (default: ~/.cache/emocam/...)\n"
     "  --no-cache         neither read nor write a cache\n"
     "  --threads N        threads for the math (default: all cores)\n"
-    "  --bf16             bfloat16 matrix products on AMX (as trained or run with --bf16)\n"
+    "  --bf16             bfloat16 matrix products, AMX or AVX512-BF16 (as emocam runs them)\n"
     "  -h, --help         this text\n"
     "\n"
     "Exit status: 0 done, 1 a file could not be read or written, 2 bad usage.\n";
@@ -110,7 +110,7 @@ static int parse_args(int argc, char **argv, EvalArgs *a) {
         }
         if (!strcmp(o, "--bf16")) {
             if (emo_set_bf16(1)) {
-                fprintf(stderr, "emocam-train eval: --bf16: this CPU (or kernel) has no AMX-BF16\n");
+                fprintf(stderr, "emocam-train eval: --bf16: this CPU (or kernel) has neither AMX-BF16 nor AVX512-BF16\n");
                 return 2;
             }
             continue;

@@ -67,7 +67,7 @@ static const OptSpec OPTS[] = {
     O_I(epochs, "epochs to run"),
     O_I(batch, "batch size"),
     O_I(threads, "threads for the math (the data worker runs beside them)"),
-    O_F(bf16, "bfloat16 matrix products on AMX, float32 sums (Xeon Sapphire Rapids and later)"),
+    O_F(bf16, "bfloat16 products, float32 sums (AMX: Xeon Sapphire Rapids+; AVX512-BF16: Zen 4+)"),
     O_S(opt, "sgd | adam | adamw"),
     O_R(lr, "learning rate"),
     O_R(momentum, "SGD momentum"),
@@ -670,7 +670,7 @@ static int run_training(TrainConfig *cfg, const char *run, int resume, int stop_
         return 2;
     }
     if (emo_set_bf16(cfg->bf16)) {
-        fprintf(stderr, "emocam-train train: bf16: this CPU (or kernel) has no AMX-BF16\n");
+        fprintf(stderr, "emocam-train train: bf16: this CPU (or kernel) has neither AMX-BF16 nor AVX512-BF16\n");
         return 2;
     }
     omp_set_num_threads(cfg->threads);
@@ -777,8 +777,10 @@ static int run_training(TrainConfig *cfg, const char *run, int resume, int stop_
                       .shuffle = 1, .aug = &aug, .net = net, .seed = (uint64_t)cfg->seed};
     if (!(bp = producer_new(&bc, st.epoch, 0, err, sizeof err))) goto done;
     int nb = producer_batches_per_epoch(bp);
-    printf("train: %s, %zu parameters, %s lr %g, batch %d, %d batches per epoch, %d threads -> %s\n",
-           cfg->arch, net_count_params(net), optim_name(ok), cfg->lr, cfg->batch, nb, cfg->threads, run);
+    printf("train: %s, %zu parameters, %s lr %g, batch %d, %d batches per epoch, %d threads%s%s -> "
+           "%s\n",
+           cfg->arch, net_count_params(net), optim_name(ok), cfg->lr, cfg->batch, nb, cfg->threads,
+           emo_bf16() ? ", bfloat16 on " : "", emo_bf16() ? emo_bf16_unit() : "", run);
     fflush(stdout);
     double t_run = now_s();
     int first_epoch = st.epoch;
