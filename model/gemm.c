@@ -282,9 +282,71 @@ AVX512BF16 static void kernel_avx512(const uint16_t *a, const uint16_t *b, int n
     }
 }
 
+// The same for a last, odd 16-column tile of B (C 32 x 16): 16 rows at a time, one register
+// each, so that a product 16 columns past a multiple of 32 (72 columns: a 6x6 plane, face and
+// mirror) computes no 16 columns of zeros.
+AVX512BF16 static void kernel_avx512_16(const uint16_t *a, const uint16_t *b, int nkt, float *c,
+                                        int ldc, int accumulate) {
+    const uint32_t *A = (const uint32_t *)a, *B = (const uint32_t *)b;
+    for (int rt = 0; rt < 2; rt++) {
+        __m512 acc[16];
+        float *cr = c + (size_t)rt * 16 * ldc;
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++)
+            acc[i] = accumulate ? _mm512_loadu_ps(cr + (size_t)i * ldc) : _mm512_setzero_ps();
+        const uint32_t *ar = A + (size_t)rt * nkt * (TILE / 2);
+        for (int kt = 0; kt < nkt; kt++) {
+            const uint32_t *at = ar + (size_t)kt * (TILE / 2), *bt = B + (size_t)kt * (TILE / 2);
+            for (int p = 0; p < 16; p++) {
+                __m512bh v = (__m512bh)_mm512_load_si512(bt + p * 16);
+#pragma GCC unroll 16
+                for (int i = 0; i < 16; i++)
+                    acc[i] = _mm512_dpbf16_ps(acc[i], (__m512bh)_mm512_set1_epi32((int)at[i * 16 + p]),
+                                              v);
+            }
+        }
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++) _mm512_storeu_ps(cr + (size_t)i * ldc, acc[i]);
+    }
+}
+
 // A packed once (emo_pack_a): for each KC block of k, for each 32-row strip, its 2 x nkt tiles.
 static size_t packed_at(int M, int k0, int m0, int nkt) {
     return ((size_t)(k0 / 32) * ((M + 31) / 32) * 2 + (size_t)(m0 / 32) * 2 * nkt) * TILE;
+}
+
+// Without AMX, a product with few columns (a linear layer on a face and its mirror) wastes most
+// of the 32-column kernel. C (M x N, N <= GEMV_MAX) = A_packed B^T + beta C instead takes each
+// row of A from its tile (16 pairs, 32 k, in one register) against each column of B rounded
+// the same way, and sums the 16 lanes at the end: A read once, no padding columns.
+enum { GEMV_MAX = 8 };
+AVX512BF16 static void gemv_avx512(const uint16_t *apre, int M, int N, int K, const float *B,
+                                   int ldb, int beta, float *C, int ldc) {
+    _Alignas(64) uint32_t xb[GEMV_MAX][KC / 2];   // B's rows as bfloat16 pairs, one k block
+    for (int k0 = 0; k0 < K; k0 += KC) {
+        int kc = K - k0 < KC ? K - k0 : KC, nkt = (kc + 31) / 32;
+        for (int j = 0; j < N; j++)
+            for (int kt = 0; kt < nkt; kt++)
+                _mm512_store_si512(xb[j] + kt * 16,
+                                   pairs_row(B + (size_t)j * ldb + k0 + kt * 32, kc - kt * 32));
+        for (int m0 = 0; m0 < M; m0 += 32) {
+            const uint32_t *strip = (const uint32_t *)(apre + packed_at(M, k0, m0, nkt));
+            for (int r = 0; r < 32 && m0 + r < M; r++) {
+                const uint32_t *row = strip + ((size_t)(r / 16) * nkt * TILE + (r % 16) * 32) / 2;
+                __m512 acc[GEMV_MAX];
+                for (int j = 0; j < N; j++) acc[j] = _mm512_setzero_ps();
+                for (int kt = 0; kt < nkt; kt++) {
+                    __m512bh a = (__m512bh)_mm512_load_si512(row + (size_t)kt * (TILE / 2));
+                    for (int j = 0; j < N; j++)
+                        acc[j] = _mm512_dpbf16_ps(acc[j], a,
+                                                  (__m512bh)_mm512_load_si512(xb[j] + kt * 16));
+                }
+                float *c = C + (size_t)(m0 + r) * ldc;
+                for (int j = 0; j < N; j++)
+                    c[j] = (beta || k0 > 0 ? c[j] : 0) + _mm512_reduce_add_ps(acc[j]);
+            }
+        }
+    }
 }
 
 // C (M x N, row stride ldc) = op(A) op(B) + beta C, beta 0 or 1, op() as in emo_gemm_rows;
@@ -322,19 +384,22 @@ AMX static void gemm_amx(int ta, int tb, int M, int N, int K, RowMap A, const ui
             for (int m0 = 0; m0 < M; m0 += 32)
                 pack(A, !ta, M, m0, 2, K, k0, kc, 0, bp + bsz + (size_t)m0 / 32 * 2 * nkt * TILE);
         for (int n0 = 0; n0 < N; n0 += NC) {
-            int nc = N - n0 < NC ? N - n0 : NC, nct = (nc + 31) / 32 * 2;
+            // B's 16-column tiles; on AMX a whole number of pairs
+            int nc = N - n0 < NC ? N - n0 : NC, nct = amx ? (nc + 31) / 32 * 2 : (nc + 15) / 16;
             pack(B, tb, N, n0, nct, K, k0, kc, 1, bp);
             for (int m0 = 0; m0 < M; m0 += 32) {
                 if (apre) ap = (uint16_t *)apre + packed_at(M, k0, m0, nkt);
                 else if (a_whole) ap = bp + bsz + (size_t)m0 / 32 * 2 * nkt * TILE;
                 else pack(A, !ta, M, m0, 2, K, k0, kc, 0, ap);
                 for (int j = 0; j < nct; j += 2) {
-                    int c0 = n0 + j * 16, mr = M - m0 < 32 ? M - m0 : 32;
-                    int nr = N - c0 < 32 ? N - c0 : 32;
+                    int c0 = n0 + j * 16, mr = M - m0 < 32 ? M - m0 : 32, w = j + 1 < nct ? 32 : 16;
+                    int nr = N - c0 < w ? N - c0 : w;
                     const uint16_t *bj = bp + (size_t)j * nkt * TILE;
                     float *cb = C + (size_t)m0 * ldc + c0;
-                    if (mr == 32 && nr == 32) {
-                        kern(ap, bj, nkt, cb, ldc, acc);
+                    void (*kj)(const uint16_t *, const uint16_t *, int, float *, int, int) =
+                        w == 16 ? kernel_avx512_16 : kern;   // an odd last tile (not on AMX)
+                    if (mr == 32 && nr == w) {
+                        kj(ap, bj, nkt, cb, ldc, acc);
                         continue;
                     }
                     if (acc) {
@@ -342,7 +407,7 @@ AMX static void gemm_amx(int ta, int tb, int M, int N, int K, RowMap A, const ui
                         for (int r = 0; r < mr; r++)
                             memcpy(edge + r * 32, cb + (size_t)r * ldc, (size_t)nr * sizeof(float));
                     }
-                    kern(ap, bj, nkt, edge, 32, acc);
+                    kj(ap, bj, nkt, edge, 32, acc);
                     for (int r = 0; r < mr; r++)
                         memcpy(cb + (size_t)r * ldc, edge + r * 32, (size_t)nr * sizeof(float));
                 }
@@ -395,6 +460,11 @@ void emo_pack_a(int M, int K, const real *A, int lda, uint16_t *out) {
 void emo_gemm_packed(const uint16_t *ap, const real *A, int lda, CBLAS_TRANSPOSE tb, int M, int N,
                      int K, const real *B, int ldb, real beta, real *C, int ldc) {
 #ifndef EMOCAM_F64
+    if (g_on && ap && (beta == 0 || beta == 1) && g_unit == EMO_BF16_AVX512 &&
+        tb == CblasTrans && N <= GEMV_MAX) {
+        gemv_avx512(ap, M, N, K, B, ldb, beta == 1, C, ldc);
+        return;
+    }
     if (g_on && ap && (beta == 0 || beta == 1)) {
         gemm_amx(0, tb == CblasTrans, M, N, K, (RowMap){A, (size_t)lda, 1, NULL}, ap,
                  (RowMap){B, (size_t)ldb, 1, NULL}, beta == 1, C, ldc);
