@@ -174,7 +174,9 @@ static void one_ensemble(void *arg) {
 
 // --ensemble LIST: what one face costs through each member and through the whole ensemble
 // (preprocessing, every member, softmax, averaging), on one thread, as the live loop runs it.
-static int bench_ensemble(const char *path, int tta) {
+// The list is loaded in the precision in use (frozen networks pack their weights for it);
+// *whole gets the whole ensemble's milliseconds.
+static int bench_ensemble(const char *path, int tta, double *whole) {
     char err[EMO_ERRLEN];
     Ensemble *e = ensemble_load(path, err, sizeof err);
     if (!e) {
@@ -202,7 +204,32 @@ static int bench_ensemble(const char *path, int tta) {
     }
     double ms = median_ms(one_ensemble, &o, 300);
     printf("], \"params\": %zu, \"infer_ms_1thread\": %.3f}\n", params, ms);
+    fflush(stdout);
     ensemble_free(e);
+    if (whole) *whole = ms;
+    return 0;
+}
+
+// --ensemble LIST --compare: float32 and bfloat16 alternately, rounds times (a line each), then
+// the best of each and their ratio; the machine's speed drifts, so both are timed in one run.
+static int compare_ensemble(const char *path, int tta, int rounds) {
+    if (!emo_bf16_available()) {
+        fprintf(stderr, "emocam-bench: --compare: this CPU (or kernel) has neither AMX-BF16 nor "
+                        "AVX512-BF16\n");
+        return -1;
+    }
+    double best[2] = {1e30, 1e30};
+    for (int r = 0; r < rounds; r++)
+        for (int b = 0; b < 2; b++) {
+            double ms;
+            emo_set_bf16(b);
+            if (bench_ensemble(path, tta, &ms)) return -1;
+            if (ms < best[b]) best[b] = ms;
+        }
+    emo_set_bf16(0);
+    printf("{\"ensemble\": \"%s\", \"rounds\": %d, \"fp32_ms\": %.3f, \"bf16_ms\": %.3f, "
+           "\"bf16_unit\": \"%s\", \"speedup\": %.2f}\n",
+           path, rounds, best[0], best[1], emo_bf16_unit(), best[0] / best[1]);
     return 0;
 }
 
@@ -296,7 +323,8 @@ static void usage(FILE *to) {
             "  --threads N     training threads (default 2)\n"
             "  --batch N       training batch size (default 64)\n"
             "  --seconds S     time each training measurement for at least S s (default 4)\n"
-            "  --rounds N      alternate ours and PyTorch N times, report the best (default 3)\n"
+            "  --rounds N      alternate ours and PyTorch (--compare: fp32 and bf16) N times,\n"
+            "                  report the best (default 3)\n"
             "  --no-torch      skip the PyTorch comparison\n"
             "  --profile       instead: a table of each layer's forward and backward time\n"
             "  --ensemble LIST instead: milliseconds per face through each member of an\n"
@@ -304,6 +332,8 @@ static void usage(FILE *to) {
             "  --tta N         with --ensemble: test-time augmentation 0, 1 or 2 (default: the\n"
             "                  list's tta line, 0 without one)\n"
             "  --bf16          bfloat16 matrix products on AMX or AVX512-BF16 (PyTorch: autocast)\n"
+            "  --compare       with --ensemble: float32 and bfloat16 alternately, --rounds times,\n"
+            "                  then the best of each and the speed-up\n"
             "  -h, --help      this text\n");
 }
 
@@ -320,7 +350,7 @@ static int parse_int(const char *flag, const char *v, int lo, int hi, int *out) 
 }
 
 int main(int argc, char **argv) {
-    int threads = 2, batch = 64, torch = 1, nfiles = 0, rounds = 3, prof = 0, tta = -1;
+    int threads = 2, batch = 64, torch = 1, nfiles = 0, rounds = 3, prof = 0, tta = -1, cmp = 0;
     const char *ens = NULL;
     double seconds = 4;
     const char **files = calloc((size_t)argc + 8, sizeof *files);
@@ -356,6 +386,8 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "emocam-bench: --bf16: this CPU (or kernel) has neither AMX-BF16 nor AVX512-BF16\n");
                 goto usage_error;
             }
+        } else if (!strcmp(a, "--compare")) {
+            cmp = 1;
         } else if (!strcmp(a, "--no-torch")) {
             torch = 0;
         } else if (a[0] == '-') {
@@ -365,9 +397,13 @@ int main(int argc, char **argv) {
             files[nfiles++] = a;
         }
     }
+    if (cmp && (!ens || emo_bf16())) {
+        fprintf(stderr, "emocam-bench: --compare goes with --ensemble, without --bf16\n");
+        goto usage_error;
+    }
     if (ens) {
         free(files);
-        return bench_ensemble(ens, tta) ? 1 : 0;
+        return (cmp ? compare_ensemble(ens, tta, rounds) : bench_ensemble(ens, tta, NULL)) ? 1 : 0;
     }
     static const char *DEFAULTS[] = {"simple_cnn_v1", "deep_cnn_v1", "cbam_cnn", "resnet"};
     char paths[4][1024];

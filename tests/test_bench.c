@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "apputil.h"
+#include "model.h"
 #include "testutil.h"
 
 #ifndef EMOCAM_BENCH_BIN
@@ -96,7 +97,26 @@ int main(void) {
         free(out);
     }
 
+    // ---- --ensemble --compare: a line per precision and round, then the summary
+    if (emo_bf16_available()) {
+        rc = bench(ARGS("--ensemble", LIST, "--compare", "--rounds", "1"));
+        out = slurp(OUT, NULL);
+        CHECK(rc == 0 && out, "compare: exit %d", rc);
+        if (out) {
+            int lines = 0;
+            for (char *p = out; (p = strchr(p, '\n')); p++) lines++;
+            char *last = strstr(out, "\"speedup\"");
+            CHECK(lines == 3 && strstr(out, "\"bf16\": \"off\"") && last &&
+                      strstr(out, "\"fp32_ms\"") && strstr(out, "\"bf16_ms\""),
+                  "compare: want two runs and a summary, got %s", out);
+            free(out);
+        }
+    } else {
+        expect_error("compare without bf16", ARGS("--ensemble", LIST, "--compare"), 1, "--compare");
+    }
+
     // ---- errors
+    expect_error("compare without ensemble", ARGS("--compare"), 2, "--compare");
     expect_error("bad threads", ARGS("--threads", "0"), 2, "--threads");
     expect_error("bad tta", ARGS("--ensemble", LIST, "--tta", "5"), 2, "--tta");
     expect_error("unknown option", ARGS("--frobnicate"), 2, "--frobnicate");
