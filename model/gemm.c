@@ -351,7 +351,7 @@ AVX512BF16 static void gemv_avx512(const uint16_t *apre, int M, int N, int K, co
 
 // C (M x N, row stride ldc) = op(A) op(B) + beta C, beta 0 or 1, op() as in emo_gemm_rows;
 // apre: A packed by emo_pack_a (not transposed).
-AMX static void gemm_amx(int ta, int tb, int M, int N, int K, RowMap A, const uint16_t *apre,
+AMX static void gemm_bf16(int ta, int tb, int M, int N, int K, RowMap A, const uint16_t *apre,
                          RowMap B, int beta, float *C, int ldc) {
     int nc_max = N < NC ? (N + 31) / 32 * 32 : NC, kc_max = K < KC ? (K + 31) / 32 * 32 : KC;
     // with several column blocks, A's k-block is packed once for all of them, else strip by
@@ -426,7 +426,7 @@ void emo_gemm(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, 
     // tiles.
     if (g_on && order == CblasRowMajor && alpha == 1 && (beta == 0 || beta == 1) && M >= 16 &&
         N >= 16 && K >= 16) {
-        gemm_amx(ta == CblasTrans, tb == CblasTrans, M, N, K, (RowMap){A, (size_t)lda, 1, NULL},
+        gemm_bf16(ta == CblasTrans, tb == CblasTrans, M, N, K, (RowMap){A, (size_t)lda, 1, NULL},
                  NULL, (RowMap){B, (size_t)ldb, 1, NULL}, beta == 1, C, ldc);
         return;
     }
@@ -466,7 +466,7 @@ void emo_gemm_packed(const uint16_t *ap, const real *A, int lda, CBLAS_TRANSPOSE
         return;
     }
     if (g_on && ap && (beta == 0 || beta == 1)) {
-        gemm_amx(0, tb == CblasTrans, M, N, K, (RowMap){A, (size_t)lda, 1, NULL}, ap,
+        gemm_bf16(0, tb == CblasTrans, M, N, K, (RowMap){A, (size_t)lda, 1, NULL}, ap,
                  (RowMap){B, (size_t)ldb, 1, NULL}, beta == 1, C, ldc);
         return;
     }
@@ -480,7 +480,7 @@ void emo_gemm_rows(int ta, int tb, int M, int N, int K, RowMap A, const uint16_t
                    real beta, real *C, int ldc) {
 #ifndef EMOCAM_F64
     if (g_on) {
-        gemm_amx(ta, tb, M, N, K, A, apre, B, beta != 0, C, ldc);
+        gemm_bf16(ta, tb, M, N, K, A, apre, B, beta != 0, C, ldc);
         return;
     }
 #endif
