@@ -186,7 +186,7 @@ static int bench_ensemble(const char *path, int tta, double *whole) {
     set_threads(1);
     static OneFace o;
     o.e = e;
-    o.tta = tta = tta >= 0 ? tta : e->tta;
+    o.tta = tta = tta >= 0 ? tta : ensemble_uniform_tta(e, ENS_TTA_LIST);   // -1: mixed
     Rng rng;
     rng_seed(&rng, 1);
     for (int i = 0; i < ENS_FACE * ENS_FACE; i++) o.face[i] = (uint8_t)rng_int(&rng, 256);
@@ -198,12 +198,14 @@ static int bench_ensemble(const char *path, int tta, double *whole) {
         o.net = e->m[i].net;
         double ms = median_ms(one_member, &o, 300);
         params += net_count_params(o.net);
-        printf("%s{\"path\": \"%s\", \"weight\": %g, \"params\": %zu, \"infer_ms_1thread\": "
-               "%.3f}",
-               i ? ", " : "", e->m[i].path, e->m[i].weight, net_count_params(o.net), ms);
+        printf("%s{\"path\": \"%s\", \"weight\": %g, \"params\": %zu, \"views\": %d, "
+               "\"infer_ms_1thread\": %.3f}",
+               i ? ", " : "", e->m[i].path, e->m[i].weight, net_count_params(o.net),
+               ensemble_tta_views(ensemble_member_tta(e, i, tta)), ms);
     }
     double ms = median_ms(one_ensemble, &o, 300);
-    printf("], \"params\": %zu, \"infer_ms_1thread\": %.3f}\n", params, ms);
+    printf("], \"params\": %zu, \"views\": %d, \"infer_ms_1thread\": %.3f}\n", params,
+           ensemble_views(e, tta), ms);
     fflush(stdout);
     ensemble_free(e);
     if (whole) *whole = ms;
@@ -329,8 +331,8 @@ static void usage(FILE *to) {
             "  --profile       instead: a table of each layer's forward and backward time\n"
             "  --ensemble LIST instead: milliseconds per face through each member of an\n"
             "                  ensemble list (or .weights file) and the whole ensemble, 1 thread\n"
-            "  --tta N         with --ensemble: test-time augmentation 0, 1 or 2 (default: the\n"
-            "                  list's tta line, 0 without one)\n"
+            "  --tta N         with --ensemble: test-time augmentation 0, 1 or 2 for every member\n"
+            "                  (default: as the list says, member by member)\n"
             "  --bf16          bfloat16 matrix products on AMX or AVX512-BF16 (PyTorch: autocast)\n"
             "  --compare       with --ensemble: float32 and bfloat16 alternately, --rounds times,\n"
             "                  then the best of each and the speed-up\n"

@@ -141,12 +141,12 @@ Ensemble *ensemble_parse(const char *text, const char *file, const char *dir, ch
                 *p = 0;
                 break;
             }
-        char *tok[3];
+        char *tok[4];
         int nt = 0;
         for (char *p = s; *p;) {
             while (*p == ' ' || *p == '\t' || *p == '\r') p++;
             if (!*p) break;
-            if (nt == 3) break;
+            if (nt == 4) break;
             tok[nt++] = p;
             while (*p && *p != ' ' && *p != '\t' && *p != '\r') p++;
             if (*p) *p++ = 0;
@@ -166,9 +166,15 @@ Ensemble *ensemble_parse(const char *text, const char *file, const char *dir, ch
             tta_line = line;
             continue;
         }
-        if (nt != 2) {
-            snprintf(err, errlen, "%s:%d: expected 'WEIGHT PATH', got %s", file, line,
-                     nt == 1 ? "one field" : "more than two fields");
+        if (nt < 2 || nt > 3) {
+            snprintf(err, errlen, "%s:%d: expected 'WEIGHT PATH [tta=VIEWS]', got %s", file,
+                     line, nt == 1 ? "one field" : "more than three fields");
+            goto fail;
+        }
+        int own = -1;   // the member's own tta=
+        if (nt == 3 && (strncmp(tok[2], "tta=", 4) || (own = ensemble_tta_parse(tok[2] + 4)) < 0)) {
+            snprintf(err, errlen, "%s:%d: '%s': want tta=none, tta=flip or tta=crops", file, line,
+                     tok[2]);
             goto fail;
         }
         char *end;
@@ -183,7 +189,7 @@ Ensemble *ensemble_parse(const char *text, const char *file, const char *dir, ch
             goto fail;
         }
         EnsembleMember *m = &e->m[e->n];
-        *m = (EnsembleMember){NULL, w, join(dir ? dir : ".", tok[1]), line};
+        *m = (EnsembleMember){NULL, w, join(dir ? dir : ".", tok[1]), line, own, own >= 0};
         if (!m->path) {
             snprintf(err, errlen, "%s: out of memory", file);
             goto fail;
@@ -206,6 +212,8 @@ Ensemble *ensemble_parse(const char *text, const char *file, const char *dir, ch
         snprintf(err, errlen, "%s: no members (want lines of 'WEIGHT PATH')", file);
         goto fail;
     }
+    for (int i = 0; i < e->n; i++)   // the tta line may come after the members
+        if (!e->m[i].own_tta) e->m[i].tta = e->tta;
     free(copy);
     return e;
 fail:
@@ -228,7 +236,7 @@ Ensemble *ensemble_load(const char *path, char *err, size_t errlen) {
             ensemble_free(e);
             return NULL;
         }
-        e->m[0] = (EnsembleMember){NULL, 1.0, dupstr(path), 0};
+        e->m[0] = (EnsembleMember){NULL, 1.0, dupstr(path), 0, ENS_TTA_NONE, 0};
         e->n = 1;
         if (!e->m[0].path) {
             snprintf(err, errlen, "%s: out of memory", path);
@@ -292,10 +300,36 @@ void ensemble_tta_view(const uint8_t *face, int tta, int v, uint8_t *dst) {
     }
 }
 
+int ensemble_member_tta(const Ensemble *e, int k, int tta) {
+    return tta == ENS_TTA_LIST ? e->m[k].tta : tta;
+}
+
+int ensemble_uniform_tta(const Ensemble *e, int tta) {
+    int t = ensemble_member_tta(e, 0, tta);
+    for (int k = 1; k < e->n; k++)
+        if (ensemble_member_tta(e, k, tta) != t) return ENS_TTA_LIST;
+    return t;
+}
+
+int ensemble_views(const Ensemble *e, int tta) {
+    int v = 0;
+    for (int k = 0; k < e->n; k++) v += ensemble_tta_views(ensemble_member_tta(e, k, tta));
+    return v;
+}
+
 // ---- prediction
+// Every face's views are made once, as many as the member that sees the most wants (the
+// views are nested: crops' first two are flip's), and each member takes the first of them
+// that it sees.
 int ensemble_predict(Ensemble *e, const uint8_t *faces, int n, float *probs, int tta) {
-    int nv = ensemble_tta_views(tta);
-    if (!nv || n < 0) return -1;
+    int tmax = ENS_TTA_NONE;
+    for (int k = 0; k < e->n; k++) {
+        int t = ensemble_member_tta(e, k, tta);
+        if (!ensemble_tta_views(t)) return -1;
+        if (t > tmax) tmax = t;
+    }
+    int nv = ensemble_tta_views(tmax);
+    if (n < 0) return -1;
     if (n == 0) return 0;
     int per = ENS_BATCH / nv > 0 ? ENS_BATCH / nv : 1;   // faces per pass
     if (per > n) per = n;
@@ -310,19 +344,24 @@ int ensemble_predict(Ensemble *e, const uint8_t *faces, int n, float *probs, int
         int m = n - i0 < per ? n - i0 : per, mv = m * nv;
         for (int j = 0; j < m; j++)
             for (int v = 0; v < nv; v++)
-                ensemble_tta_view(faces + (size_t)(i0 + j) * px, tta, v, views + ((size_t)j * nv + v) * px);
+                ensemble_tta_view(faces + (size_t)(i0 + j) * px, tmax, v,
+                                  views + ((size_t)j * nv + v) * px);
         memset(acc, 0, (size_t)m * ENS_CLASSES * sizeof *acc);
         for (int k = 0; k < e->n; k++) {
             Net *net = e->m[k].net;
-            net_preprocess(net, views, mv, x);
-            const real *logits = net_forward(net, x, mv, 0, NULL);
+            int kv = ensemble_tta_views(ensemble_member_tta(e, k, tta));   // views 0 .. kv-1
+            if (kv == nv) net_preprocess(net, views, mv, x);
+            else
+                for (int j = 0; j < m; j++)
+                    net_preprocess(net, views + (size_t)j * nv * px, kv, x + (size_t)j * kv * px);
+            const real *logits = net_forward(net, x, m * kv, 0, NULL);
             if (!logits) goto out;
-            softmax(logits, mv, ENS_CLASSES, p);
-            double w = e->m[k].weight / e->wsum / nv;
+            softmax(logits, m * kv, ENS_CLASSES, p);
+            double w = e->m[k].weight / e->wsum / kv;
             for (int j = 0; j < m; j++)
-                for (int v = 0; v < nv; v++)
+                for (int v = 0; v < kv; v++)
                     for (int c = 0; c < ENS_CLASSES; c++)
-                        acc[j * ENS_CLASSES + c] += w * p[((size_t)j * nv + v) * ENS_CLASSES + c];
+                        acc[j * ENS_CLASSES + c] += w * p[((size_t)j * kv + v) * ENS_CLASSES + c];
         }
         for (int i = 0; i < m * ENS_CLASSES; i++) probs[(size_t)i0 * ENS_CLASSES + i] = (float)acc[i];
     }

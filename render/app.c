@@ -153,8 +153,8 @@ void app_options_help(FILE *to) {
             "  --margin X          widen each face box by X of its side before cropping (0)\n"
             "  --detect-scale X    detect on the frame scaled by X (0: automatic, about 320 px wide)\n"
             "  --min-face N        smallest face side in pixels (30)\n"
-            "  --tta none|flip|crops  test-time augmentation of each face (default: the list's\n"
-            "                      tta line; the default ensemble's is flip, the face and its mirror)\n"
+            "  --tta none|flip|crops  test-time augmentation of each face, for every member\n"
+            "                      (default: as the list says, member by member)\n"
             "  --threads N         classifier threads (1; 0: OpenMP's default)\n"
             "  --precision P       the classifier's matrix products: fp32, bf16 (bfloat16 on the AMX\n"
             "                      unit of Xeon Sapphire Rapids and later, or with AVX512-BF16 on\n"
@@ -188,7 +188,7 @@ int recognizer_open(Recognizer *r, const AppOptions *o, char *err, size_t errlen
     r->tcfg = tracker_defaults();
     r->tcfg.smoothing = o->smoothing;
     r->margin = o->margin;
-    r->tta = o->tta >= 0 ? o->tta : r->ens->tta;
+    r->tta = o->tta >= 0 ? o->tta : ENS_TTA_LIST;
     r->trk = tracker_new(&r->tcfg);
     r->faces = malloc((size_t)APP_MAX_FACES * ENS_FACE * ENS_FACE);
     r->probs = malloc((size_t)APP_MAX_FACES * ENS_CLASSES * sizeof *r->probs);

@@ -23,7 +23,7 @@ typedef struct {
     double margin;           // crop margin, a fraction of the face side
     double detect_scale;     // 0: the detector's automatic scale
     int min_size;            // smallest face side in pixels
-    int tta;                 // ENS_TTA_NONE, _FLIP or _CROPS; -1: the ensemble list's
+    int tta;                 // ENS_TTA_NONE, _FLIP or _CROPS for every member; -1: the list's
     int bars;                // draw the class bars
     int threads;             // OpenMP threads for the classifier (0: OpenMP's default). One
                              // is fastest for a few faces: decoding, detection and encoding
@@ -64,7 +64,7 @@ typedef struct {
     Tracker *trk;
     TrackerConfig tcfg;
     double margin;
-    int tta;
+    int tta;                 // for ensemble_predict: ENS_TTA_LIST unless --tta
     Box boxes[APP_MAX_FACES];
     uint8_t *faces;          // (APP_MAX_FACES, 48, 48)
     float *probs;            // (APP_MAX_FACES, 7)

@@ -7,6 +7,8 @@
 //     statistics and input normalisation), over more faces than one internal batch;
 //   - tta 1 and 2 equal the average over views built here independently (flip; a 56x56
 //     reflect-padded image and its five crops, each mirrored);
+//   - members with their own tta= (one view, face + mirror, ten views in one list) each average
+//     their own views, and --tta (ensemble_predict's tta) overrides every member's;
 //   - a left-right symmetric face gives the same probabilities with tta 1 as with none, and a
 //     constant face the same with tta 2;
 //   - Grad-CAM on conv -> relu -> gap -> linear equals the class activation map computed by
@@ -109,6 +111,27 @@ static void test_tta_line(void) {
         ensemble_free(e);
         free(p);
     }
+    // a member's own tta= wins over the list's line, wherever that line is
+    write_file("tta.list", "1 a.weights tta=none\n2 b.weights\ntta crops\n");
+    char *p = path_in("tta.list"), err[EMO_ERRLEN] = "";
+    Ensemble *e = ensemble_load(p, err, sizeof err);
+    CHECK(e && e->n == 2, "mixed list: %s", err);
+    if (e && e->n == 2) {
+        CHECK(e->tta == ENS_TTA_CROPS && e->m[0].tta == ENS_TTA_NONE && e->m[0].own_tta &&
+                  e->m[1].tta == ENS_TTA_CROPS && !e->m[1].own_tta,
+              "members' tta: %d %d", e->m[0].tta, e->m[1].tta);
+        CHECK(ensemble_member_tta(e, 0, ENS_TTA_LIST) == ENS_TTA_NONE &&
+                  ensemble_member_tta(e, 1, ENS_TTA_LIST) == ENS_TTA_CROPS &&
+                  ensemble_member_tta(e, 0, ENS_TTA_FLIP) == ENS_TTA_FLIP,
+              "ensemble_member_tta");
+        CHECK(ensemble_uniform_tta(e, ENS_TTA_LIST) == ENS_TTA_LIST &&
+                  ensemble_uniform_tta(e, ENS_TTA_NONE) == ENS_TTA_NONE,
+              "ensemble_uniform_tta");
+        CHECK(ensemble_views(e, ENS_TTA_LIST) == 11 && ensemble_views(e, ENS_TTA_FLIP) == 4,
+              "ensemble_views: %d %d", ensemble_views(e, ENS_TTA_LIST), ensemble_views(e, 1));
+    }
+    ensemble_free(e);
+    free(p);
     for (int t = 0; t < 3; t++)
         CHECK(ensemble_tta_parse(ensemble_tta_name(t)) == t, "tta %d: name round trip", t);
     CHECK(ensemble_tta_parse("1") == -1 && ensemble_tta_parse("") == -1 &&
@@ -117,9 +140,13 @@ static void test_tta_line(void) {
 }
 
 static void test_parse_errors(void) {
-    expect_error("1.0\n", "bad.list:1: expected 'WEIGHT PATH', got one field");
+    expect_error("1.0\n", "bad.list:1: expected 'WEIGHT PATH [tta=VIEWS]', got one field");
     expect_error("# members\n\n1 a.weights b.weights\n",
-                 "bad.list:3: expected 'WEIGHT PATH', got more than two fields");
+                 "bad.list:3: 'b.weights': want tta=none, tta=flip or tta=crops");
+    expect_error("1 a.weights tta=mirror\n", "bad.list:1: 'tta=mirror': want tta=none, tta=flip");
+    expect_error("1 a.weights tta=\n", "bad.list:1: 'tta=': want tta=none");
+    expect_error("1 a.weights tta=flip x\n",
+                 "bad.list:1: expected 'WEIGHT PATH [tta=VIEWS]', got more than three fields");
     expect_error("0 a.weights\n", "bad.list:1: weight '0' is not a number > 0");
     expect_error("1 a.weights\n-2 b.weights\n", "bad.list:2: weight '-2' is not a number > 0");
     expect_error("abc a.weights\n", "bad.list:1: weight 'abc' is not a number > 0");
@@ -137,8 +164,8 @@ static void test_parse_errors(void) {
     expect_error("", "bad.list: no members");
     expect_error("tta flip\n1 a.weights\ntta none\n", "bad.list:3: tta is already given at line 1");
     expect_error("1 a.weights\ntta mirror\n", "bad.list:2: tta 'mirror': want none, flip or crops");
-    expect_error("tta\n1 a.weights\n", "bad.list:1: expected 'WEIGHT PATH', got one field");
-    expect_error("tta flip crops\n", "bad.list:1: expected 'WEIGHT PATH', got more than two fields");
+    expect_error("tta\n1 a.weights\n", "bad.list:1: expected 'WEIGHT PATH [tta=VIEWS]', got one field");
+    expect_error("tta flip crops\n", "bad.list:1: 'crops': want tta=none");
     expect_error("tta flip\n", "bad.list: no members");
     // a weights file whose tensors are cut short is refused, naming it, at its line
     char *a = path_in("a.weights"), *t = path_in("trunc.weights"), err[EMO_ERRLEN];
@@ -279,6 +306,28 @@ static void test_predict(void) {
     CHECK(ensemble_predict(e, faces, N2, got, ENS_TTA_CROPS) == 0, "predict tta 2");
     CHECK(max_diff(got, want, N2 * K) < 2e-5, "tta 2 != average of the ten views: %g",
           max_diff(got, want, N2 * K));
+    // members with their own views: a sees ten, b only the face; --tta overrides both
+    write_file("mixed.list", "tta flip\n3 a.weights tta=crops\n1.5 b.weights tta=none\n");
+    char *mp = path_in("mixed.list");
+    Ensemble *mx = ensemble_load(mp, err, sizeof err);
+    free(mp);
+    CHECK(mx != NULL, "%s", err);
+    if (mx) {
+        for (int i = 0; i < N2; i++)
+            for (int k = 0; k < K; k++) {
+                double sa = 0;
+                for (int v = 0; v < 10; v++) sa += qa[(i * 10 + v) * K + k];
+                want[i * K + k] = (3 * sa / 10 + 1.5 * pb[i * K + k]) / 4.5;
+            }
+        CHECK(ensemble_predict(mx, faces, N2, got, ENS_TTA_LIST) == 0, "predict as listed");
+        CHECK(max_diff(got, want, N2 * K) < 2e-5, "ten views + one view != the members' own: %g",
+              max_diff(got, want, N2 * K));
+        for (int i = 0; i < N * K; i++) want[i] = (3 * pa[i] + 1.5 * pb[i]) / 4.5;
+        CHECK(ensemble_predict(mx, faces, N, got, ENS_TTA_NONE) == 0 &&
+                  max_diff(got, want, N * K) < 2e-5,
+              "tta none for every member: %g", max_diff(got, want, N * K));
+    }
+    ensemble_free(mx);
     // and ensemble_tta_view makes those same views
     for (int v = 0; v < 10; v++) {
         uint8_t one[PX];

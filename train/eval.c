@@ -43,7 +43,8 @@ static const char *const HELP =
     "  --seed N           the random split's seed (default 1, as train's)\n"
     "  --tta 0|1|2        test-time augmentation: 0 none, 1 the face and its mirror,\n"
     "                     2 ten views: 4 px reflect-padded centre and corner crops, each mirrored\n"
-    "                     (default: the ensemble list's tta line, 0 without one)\n"
+    "                     for every member (default: as the list says, member by member:\n"
+    "                     its tta=, else the list's tta line, 0 without one)\n"
     "  --out DIR          write the PNGs, metrics.json and predictions.csv into DIR (created);\n"
     "                     without it the PNGs go to the current folder and no JSON is written\n"
     "  --mistakes N       faces in mistakes.png (default 40, 0: no picture)\n"
@@ -570,7 +571,8 @@ static int write_metrics_json(const Results *r, const Ensemble *e, const EvalArg
         buf_json_str(&b, e->m[i].path);
         buf_printf(&b, ", \"weight\": ");
         json_num(&b, e->m[i].weight / e->wsum);
-        buf_printf(&b, ", \"parameters\": %zu}", net_count_params(e->m[i].net));
+        buf_printf(&b, ", \"parameters\": %zu, \"tta\": %d}", net_count_params(e->m[i].net),
+                   ensemble_member_tta(e, i, (int)a->tta));
     }
     buf_printf(&b, "],\n  \"data\": ");
     buf_json_str(&b, a->data);
@@ -725,12 +727,14 @@ int eval_main(int argc, char **argv) {
         ensemble_free(e);
         return 2;
     }
-    if (a.tta < 0) a.tta = e->tta;
+    if (a.tta < 0) a.tta = ensemble_uniform_tta(e, ENS_TTA_LIST);   // ENS_TTA_LIST when mixed
     printf("model: %s (%d member%s)\n", model, e->n, e->n == 1 ? "" : "s");
     for (int i = 0; i < e->n; i++)
-        printf("  %d: weight %.4g  %s  (%zu parameters, input (p - %g) / %g)\n", i + 1,
+        printf("  %d: weight %.4g  %s  (%zu parameters, input (p - %g) / %g%s%s)\n", i + 1,
                e->m[i].weight / e->wsum, e->m[i].path, net_count_params(e->m[i].net),
-               (double)e->m[i].net->in_mean, (double)e->m[i].net->in_std);
+               (double)e->m[i].net->in_mean, (double)e->m[i].net->in_std,
+               a.tta == ENS_TTA_LIST ? ", tta " : "",
+               a.tta == ENS_TTA_LIST ? ensemble_tta_name(e->m[i].tta) : "");
 
     Net *cam_net = NULL;
     int cam_layer = -1;
@@ -773,7 +777,11 @@ int eval_main(int argc, char **argv) {
     else
         snprintf(r.what, sizeof r.what, "%s %s images (split %s, seed %ld)", commas(r.n, b1), a.set,
                  a.split ? a.split : "official", a.seed);
-    if (a.tta) {
+    if (a.tta == ENS_TTA_LIST) {
+        size_t len = strlen(r.what);
+        snprintf(r.what + len, sizeof r.what - len, ", TTA member by member (%d views a face)",
+                 ensemble_views(e, ENS_TTA_LIST));
+    } else if (a.tta) {
         size_t len = strlen(r.what);
         snprintf(r.what + len, sizeof r.what - len, ", TTA %ld, %s (%d views)", a.tta,
                  ensemble_tta_name((int)a.tta), ensemble_tta_views((int)a.tta));
@@ -806,9 +814,9 @@ int eval_main(int argc, char **argv) {
     }
     if (tty) fprintf(stderr, "\r\033[K");
     double secs = now_s() - t0;
-    printf("predicted in %.1f s (%.0f faces/s, %d member%s x %d view%s)\n", secs,
-           r.n / (secs > 0 ? secs : 1e-9), e->n, e->n == 1 ? "" : "s", ensemble_tta_views((int)a.tta),
-           a.tta ? "s" : "");
+    int views = ensemble_views(e, (int)a.tta);
+    printf("predicted in %.1f s (%.0f faces/s, %d member%s, %d view%s a face)\n", secs,
+           r.n / (secs > 0 ? secs : 1e-9), e->n, e->n == 1 ? "" : "s", views, views == 1 ? "" : "s");
     double ll = 0;
     for (int i = 0; i < r.n; i++) {
         const float *p = probs + (size_t)i * NCLASSES;
