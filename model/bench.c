@@ -190,9 +190,9 @@ static int bench_ensemble(const char *path, int tta, double *whole) {
     Rng rng;
     rng_seed(&rng, 1);
     for (int i = 0; i < ENS_FACE * ENS_FACE; i++) o.face[i] = (uint8_t)rng_int(&rng, 256);
-    printf("{\"ensemble\": \"%s\", \"blas_core\": \"%s\", \"bf16\": \"%s\", \"tta\": %d, "
-           "\"members\": [",
-           path, openblas_get_corename(), emo_bf16() ? emo_bf16_unit() : "off", tta);
+    printf("{\"ensemble\": \"%s\", \"blas_core\": \"%s\", \"bf16\": \"%s\", \"int8\": %d, "
+           "\"tta\": %d, \"members\": [",
+           path, openblas_get_corename(), emo_bf16() ? emo_bf16_unit() : "off", emo_int8(), tta);
     size_t params = 0;
     for (int i = 0; i < e->n; i++) {
         o.net = e->m[i].net;
@@ -212,26 +212,33 @@ static int bench_ensemble(const char *path, int tta, double *whole) {
     return 0;
 }
 
-// --ensemble LIST --compare: float32 and bfloat16 alternately, rounds times (a line each), then
-// the best of each and their ratio; the machine's speed drifts, so both are timed in one run.
+// --ensemble LIST --compare: float32, bfloat16 and (with VNNI) int8 convolutions alternately,
+// rounds times (a line each), then the best of each and the speed-ups; the machine's speed
+// drifts, so all are timed in one run.
 static int compare_ensemble(const char *path, int tta, int rounds) {
     if (!emo_bf16_available()) {
         fprintf(stderr, "emocam-bench: --compare: this CPU (or kernel) has neither AMX-BF16 nor "
                         "AVX512-BF16\n");
         return -1;
     }
-    double best[2] = {1e30, 1e30};
+    int modes = emo_int8_available() ? 3 : 2;
+    double best[3] = {1e30, 1e30, 1e30};
     for (int r = 0; r < rounds; r++)
-        for (int b = 0; b < 2; b++) {
+        for (int b = 0; b < modes; b++) {
             double ms;
-            emo_set_bf16(b);
+            emo_set_int8(0);
+            emo_set_bf16(b > 0);
+            if (b == 2) emo_set_int8(1);
             if (bench_ensemble(path, tta, &ms)) return -1;
             if (ms < best[b]) best[b] = ms;
         }
+    emo_set_int8(0);
     emo_set_bf16(0);
     printf("{\"ensemble\": \"%s\", \"rounds\": %d, \"fp32_ms\": %.3f, \"bf16_ms\": %.3f, "
-           "\"bf16_unit\": \"%s\", \"speedup\": %.2f}\n",
+           "\"bf16_unit\": \"%s\", \"speedup\": %.2f",
            path, rounds, best[0], best[1], emo_bf16_unit(), best[0] / best[1]);
+    if (modes == 3) printf(", \"int8_ms\": %.3f, \"int8_speedup\": %.2f", best[2], best[0] / best[2]);
+    printf("}\n");
     return 0;
 }
 
@@ -334,7 +341,9 @@ static void usage(FILE *to) {
             "  --tta N         with --ensemble: test-time augmentation 0, 1 or 2 for every member\n"
             "                  (default: as the list says, member by member)\n"
             "  --bf16          bfloat16 matrix products on AMX or AVX512-BF16 (PyTorch: autocast)\n"
-            "  --compare       with --ensemble: float32 and bfloat16 alternately, --rounds times,\n"
+            "  --int8          with --ensemble: 8-bit convolutions (AVX512-VNNI), bfloat16 for the\n"
+            "                  rest\n"
+            "  --compare       with --ensemble: float32, bfloat16 and int8 alternately, --rounds times,\n"
             "                  then the best of each and the speed-up\n"
             "  -h, --help      this text\n");
 }
@@ -388,6 +397,12 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "emocam-bench: --bf16: this CPU (or kernel) has neither AMX-BF16 nor AVX512-BF16\n");
                 goto usage_error;
             }
+        } else if (!strcmp(a, "--int8")) {
+            if (emo_set_int8(1)) {
+                fprintf(stderr, "emocam-bench: --int8: this CPU (or kernel) lacks AVX512-VNNI or "
+                                "AVX512-BF16\n");
+                goto usage_error;
+            }
         } else if (!strcmp(a, "--compare")) {
             cmp = 1;
         } else if (!strcmp(a, "--no-torch")) {
@@ -400,7 +415,11 @@ int main(int argc, char **argv) {
         }
     }
     if (cmp && (!ens || emo_bf16())) {
-        fprintf(stderr, "emocam-bench: --compare goes with --ensemble, without --bf16\n");
+        fprintf(stderr, "emocam-bench: --compare goes with --ensemble, without --bf16 or --int8\n");
+        goto usage_error;
+    }
+    if (emo_int8() && !ens) {
+        fprintf(stderr, "emocam-bench: --int8 goes with --ensemble (inference only)\n");
         goto usage_error;
     }
     if (ens) {

@@ -26,6 +26,7 @@ typedef struct {
     uint16_t *wpack;   // frozen in bfloat16 mode: the forward's weight matrices (by tap on the
                        // shifted path, else by group) packed into AMX tiles; owned
     size_t wpack_len;  // uint16 elements per matrix
+    I8Pack *i8;        // frozen in int8 mode (AMX and im2col paths, one group): W in 8 bits; owned
     int nmax, threads;   // batch capacity and thread count the workspace was sized for
 } Conv;
 
@@ -342,8 +343,14 @@ static void amx_forward(Layer *l, const real *x, real *y, int i0, int m, real *w
     real *xp = ws, *yp = ws + (size_t)ic * g.cs;
     amx_pad(x + i0 * in_sz, in_sz, (size_t)l->in.h * l->in.w, (size_t)l->in.w, ic, l->in.h,
             l->in.w, m, g, cv->pad, xp);
-    emo_gemm_rows(0, 0, oc, (int)g.n, ic * k * k, (RowMap){cv->w, (size_t)ic * k * k, 1, NULL},
-                  cv->wpack, (RowMap){xp, g.cs, k * k, g.off}, 0, yp, (int)g.n);
+    if (cv->i8 && emo_int8()) {
+        float lo, hi;
+        emo_range(x + i0 * in_sz, (size_t)m * in_sz, &lo, &hi);
+        emo_gemm_i8(cv->i8, (int)g.n, (RowMap){xp, g.cs, k * k, g.off}, lo, hi, yp, (int)g.n);
+    } else {
+        emo_gemm_rows(0, 0, oc, (int)g.n, ic * k * k, (RowMap){cv->w, (size_t)ic * k * k, 1, NULL},
+                      cv->wpack, (RowMap){xp, g.cs, k * k, g.off}, 0, yp, (int)g.n);
+    }
     for (int i = 0; i < m; i++)
         for (int o = 0; o < oc; o++) {
             real bo = cv->b ? cv->b[o] : 0;
@@ -461,11 +468,17 @@ static void conv_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {
             real *yb = m == 1 ? y + (size_t)i0 * oc * hw : col + (size_t)K * nhw;
             im2col_batch(x + i0 * in_sz, m, ic, l->in.h, l->in.w, k, cv->stride, cv->pad,
                          l->out.h, l->out.w, col);
-            for (int gi = 0; gi < g; gi++)
-                emo_gemm_packed(cv->wpack ? cv->wpack + gi * cv->wpack_len : NULL,
-                                cv->w + (size_t)gi * ocg * Kg, Kg, CblasNoTrans, ocg, (int)nhw,
-                                Kg, col + (size_t)gi * Kg * nhw, (int)nhw, 0,
-                                yb + (size_t)gi * ocg * nhw, (int)nhw);
+            if (cv->i8 && emo_int8()) {   // one group
+                float lo, hi;
+                emo_range(x + i0 * in_sz, (size_t)m * in_sz, &lo, &hi);
+                emo_gemm_i8(cv->i8, (int)nhw, (RowMap){col, nhw, 1, NULL}, lo, hi, yb, (int)nhw);
+            } else {
+                for (int gi = 0; gi < g; gi++)
+                    emo_gemm_packed(cv->wpack ? cv->wpack + gi * cv->wpack_len : NULL,
+                                    cv->w + (size_t)gi * ocg * Kg, Kg, CblasNoTrans, ocg,
+                                    (int)nhw, Kg, col + (size_t)gi * Kg * nhw, (int)nhw, 0,
+                                    yb + (size_t)gi * ocg * nhw, (int)nhw);
+            }
             if (m == 1 && !cv->b && !l->relu) continue;
             for (int i = 0; i < m; i++)   // (oc, m, hw) -> (m, oc, hw), plus bias, ReLU
                 for (int o = 0; o < oc; o++) {
@@ -637,6 +650,7 @@ static void conv_destroy(Layer *l) {
     free(((Conv *)l)->taps);
     free(((Conv *)l)->wino);
     free(((Conv *)l)->wpack);
+    emo_free_i8(((Conv *)l)->i8);
 }
 
 static double conv_flops(const Layer *l) {
@@ -724,7 +738,13 @@ int conv_freeze(Layer *l) {
         if (!(cv->taps = real_alloc(conv_ntaps(l)))) return -1;
         conv_taps(cv, l->in.c, l->out.c, cv->taps);
     }
-    if (!emo_bf16() || cv->wpack) return 0;
+    if (!emo_bf16()) return 0;
+    // int8: the products that lower the input into rows (AMX path, im2col); W as it is
+    int K8 = l->in.c * cv->k * cv->k;
+    if (emo_int8() && !cv->i8 && cv->groups == 1 && K8 >= 32 && l->out.c >= 16 &&
+        (conv_amx(l) || !shifted) && !(cv->i8 = emo_pack_i8(l->out.c, K8, cv->w, K8)))
+        return -1;
+    if (cv->wpack) return 0;
     if (conv_amx(l)) shifted = 0;   // the AMX path takes W as it is (oc x in_c*k*k)
     // by tap (oc x ic each) on the shifted path, else by group (oc/g x in_c/g*k*k each)
     int n = shifted ? cv->k * cv->k : cv->groups, M = l->out.c / (shifted ? 1 : cv->groups);

@@ -43,6 +43,16 @@ static inline const real *rowmap_row(RowMap m, int j) {
 void emo_gemm_rows(int ta, int tb, int M, int N, int K, RowMap A, const uint16_t *apre, RowMap B,
                    real beta, real *C, int ldc);
 
+// 8-bit products for frozen convolutions (gemm_i8.c, in int8 mode): A (M x K, row-major)
+// quantized per row and packed once; C (M x N, row stride ldc) = A B for B given by its rows
+// (K rows of N), quantized on each call with one scale from [lo, hi], the range of the values
+// B is made of (emo_range over the layer's input: B's rows are views of it, or copies).
+typedef struct I8Pack I8Pack;
+I8Pack *emo_pack_i8(int M, int K, const real *A, int lda);   // NULL when out of memory
+void emo_free_i8(I8Pack *p);
+void emo_range(const real *x, size_t n, float *lo, float *hi);   // min and max with 0
+void emo_gemm_i8(const I8Pack *a, int N, RowMap B, float lo, float hi, real *C, int ldc);
+
 // Run a loop on several threads only when it is big enough to pay for the fork.
 #define PAR_MIN 32768
 

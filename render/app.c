@@ -122,12 +122,17 @@ int app_option(AppOptions *o, int argc, char **argv, int *i, char *err, size_t e
         if (!strcmp(v, "auto")) o->precision = APP_AUTO;
         else if (!strcmp(v, "fp32")) o->precision = APP_FP32;
         else if (!strcmp(v, "bf16")) o->precision = APP_BF16;
+        else if (!strcmp(v, "int8")) o->precision = APP_INT8;
         else {
-            snprintf(err, errlen, "--precision '%s': want auto, fp32 or bf16", v);
+            snprintf(err, errlen, "--precision '%s': want auto, fp32, bf16 or int8", v);
             return -1;
         }
         if (o->precision == APP_BF16 && !emo_bf16_available()) {
             snprintf(err, errlen, "--precision bf16: this CPU (or kernel) has neither AMX-BF16 nor AVX512-BF16");
+            return -1;
+        }
+        if (o->precision == APP_INT8 && !emo_int8_available()) {
+            snprintf(err, errlen, "--precision int8: this CPU (or kernel) lacks AVX512-VNNI or AVX512-BF16");
             return -1;
         }
         return 1;
@@ -174,7 +179,9 @@ int recognizer_open(Recognizer *r, const AppOptions *o, char *err, size_t errlen
     r->det = detector_open(&dc, err, errlen);
     if (!r->det) return -1;
     // before loading: frozen networks pack their weights for the precision in use
+    emo_set_int8(0);
     emo_set_bf16(o->precision == APP_BF16 || (o->precision == APP_AUTO && emo_bf16_available()));
+    if (o->precision == APP_INT8) emo_set_int8(1);
     r->ens = ensemble_load(ens, err, errlen);
     if (!r->ens) {
         if (!o->ensemble && strstr(err, "cannot open")) {   // the default: say how to give one

@@ -28,10 +28,10 @@ typedef struct {
     int threads;             // OpenMP threads for the classifier (0: OpenMP's default). One
                              // is fastest for a few faces: decoding, detection and encoding
                              // keep the other cores busy.
-    int precision;           // APP_AUTO (bfloat16 where the CPU has AMX or AVX512-BF16), APP_FP32, APP_BF16
+    int precision;           // APP_AUTO (bfloat16 where the CPU has AMX or AVX512-BF16), APP_FP32, APP_BF16, APP_INT8
 } AppOptions;
 
-enum { APP_AUTO, APP_FP32, APP_BF16 };
+enum { APP_AUTO, APP_FP32, APP_BF16, APP_INT8 };
 
 AppOptions app_defaults(void);
 const char *app_default_ensemble(void);

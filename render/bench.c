@@ -143,7 +143,8 @@ int bench_main(int argc, char **argv) {
     json_string(stdout, in);
     printf(",\"size\":[%d,%d],\"frames\":%ld,\"faces\":%ld,\"members\":%d,\"precision\":\"%s\","
            "\"realtime\":%s",
-           w, h, p.frames, p.faces, rec.ens->n, emo_bf16() ? "bf16" : "fp32",
+           w, h, p.frames, p.faces, rec.ens->n,
+           emo_int8() ? "int8" : emo_bf16() ? "bf16" : "fp32",
            realtime ? "true" : "false");
     printf(",\"fps\":%.2f,\"wall_s\":%.3f", p.frames / (p.wall_s > 0 ? p.wall_s : 1), p.wall_s);
     if (realtime) printf(",\"dropped\":%ld", source_dropped(src));

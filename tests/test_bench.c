@@ -106,9 +106,12 @@ int main(void) {
             int lines = 0;
             for (char *p = out; (p = strchr(p, '\n')); p++) lines++;
             char *last = strstr(out, "\"speedup\"");
-            CHECK(lines == 3 && strstr(out, "\"bf16\": \"off\"") && last &&
-                      strstr(out, "\"fp32_ms\"") && strstr(out, "\"bf16_ms\""),
-                  "compare: want two runs and a summary, got %s", out);
+            int i8 = emo_int8_available();   // then a third run, 8-bit convolutions
+            CHECK(lines == 3 + i8 && strstr(out, "\"bf16\": \"off\"") && last &&
+                      strstr(out, "\"fp32_ms\"") && strstr(out, "\"bf16_ms\"") &&
+                      !strstr(out, "\"int8_ms\"") == !i8 &&
+                      !strstr(out, "\"int8\": 1") == !i8,
+                  "compare: want %d runs and a summary, got %s", 2 + i8, out);
             free(out);
         }
     } else {
@@ -117,6 +120,12 @@ int main(void) {
 
     // ---- errors
     expect_error("compare without ensemble", ARGS("--compare"), 2, "--compare");
+    if (emo_int8_available()) {
+        expect_error("int8 without ensemble", ARGS("--int8", "--no-torch"), 2, "--int8");
+        expect_error("compare with int8", ARGS("--ensemble", LIST, "--int8", "--compare"), 2, "--compare");
+    } else {
+        expect_error("int8 without VNNI", ARGS("--ensemble", LIST, "--int8"), 2, "--int8");
+    }
     expect_error("bad threads", ARGS("--threads", "0"), 2, "--threads");
     expect_error("bad tta", ARGS("--ensemble", LIST, "--tta", "5"), 2, "--tta");
     expect_error("unknown option", ARGS("--frobnicate"), 2, "--frobnicate");

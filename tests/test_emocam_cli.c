@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "apputil.h"
+#include "model.h"
 #include "source.h"
 #include "testutil.h"
 
@@ -181,6 +182,16 @@ int main(void) {
     out = slurp(OUT, NULL);
     CHECK(rc == 0 && json_valid(out) && strstr(out, "\"dropped\":"), "bench --realtime: %s", out ? out : "");
     free(out);
+    // --precision int8 where the CPU has AVX512-VNNI, else a clear error
+    if (emo_int8_available()) {
+        rc = emocam(ARGS("bench", CLIP, "--weights", W, "--frames", "10", "--precision", "int8"));
+        out = slurp(OUT, NULL);
+        CHECK(rc == 0 && json_valid(out) && strstr(out, "\"precision\":\"int8\""), "bench int8: %s",
+              out ? out : "");
+        free(out);
+    } else {
+        expect_error("int8 without VNNI", ARGS("bench", CLIP, "--precision", "int8"), 2, "int8");
+    }
 
     // ---- interrupted: complete outputs or none, never a part
     remove(o_mp4);

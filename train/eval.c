@@ -57,6 +57,8 @@ static const char *const HELP =
     "  --no-cache         neither read nor write a cache\n"
     "  --threads N        threads for the math (default: all cores)\n"
     "  --bf16             bfloat16 matrix products, AMX or AVX512-BF16 (as emocam runs them)\n"
+    "  --int8             8-bit convolutions (AVX512-VNNI), bfloat16 for the rest (emocam\n"
+    "                     --precision int8)\n"
     "  -h, --help         this text\n"
     "\n"
     "Exit status: 0 done, 1 a file could not be read or written, 2 bad usage.\n";
@@ -112,6 +114,13 @@ static int parse_args(int argc, char **argv, EvalArgs *a) {
         if (!strcmp(o, "--bf16")) {
             if (emo_set_bf16(1)) {
                 fprintf(stderr, "emocam-train eval: --bf16: this CPU (or kernel) has neither AMX-BF16 nor AVX512-BF16\n");
+                return 2;
+            }
+            continue;
+        }
+        if (!strcmp(o, "--int8")) {
+            if (emo_set_int8(1)) {
+                fprintf(stderr, "emocam-train eval: --int8: this CPU (or kernel) lacks AVX512-VNNI or AVX512-BF16\n");
                 return 2;
             }
             continue;

@@ -1,0 +1,368 @@
+// gemm_i8.c: 8-bit integer matrix products for the convolutions of frozen inference networks,
+// with AVX512-VNNI (VPDPBUSD: 16 lanes x 4 products of an unsigned and a signed byte, summed
+// into int32; twice VDPBF16PS's products per instruction, on Ice Lake and later Xeons and on
+// AMD Zen 4 and later).
+//
+// C (M x N) = A B, with A a fixed weight matrix and B a layer's input as its im2col rows
+// (a RowMap, layer.h):
+// - A is quantized once, row by row (one scale per output channel): a[m][k] = round(A[m][k] /
+//   sa[m]) in [-127, 127], sa[m] = max_k |A[m][k]| / 127, and packed into tiles.
+// - B is quantized on each call with one scale for the whole matrix, from the range [lo, hi]
+//   of the values it is made of (the caller scans the layer's input, which is smaller than its
+//   im2col matrix): b = round(B / sb) + z in [0, 255], with z = 0, sb = hi / 255 for an input
+//   that is never negative (after a ReLU: every convolution but a network's first), else
+//   z = 128, sb = max(-lo, hi) / 127. A zero (padding) is exactly z.
+// - C[m][n] = sa[m] sb (sum_k a[m][k] b[k][n] - z sum_k a[m][k]), the last sum kept per row.
+//
+// Tiles are 1 KB, as the bfloat16 ones (gemm.c): an A tile holds 16 rows x 64 k (row-major:
+// dword q of a row is its k = 4q .. 4q+3), a B tile 64 k x 16 columns, dword [q][j] holding
+// column j's k = 4q .. 4q+3, the order VPDPBUSD wants. The register kernel broadcasts one dword
+// of A (4 weights of one row) against a row of a B tile (4 inputs of 16 columns), 8 rows x 32
+// columns in 16 int32 accumulators, and scales them into float32 C at the end of each k block.
+// Blocking, packing and edges follow gemm.c.
+#include <cpuid.h>
+#include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layer.h"
+
+#define VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
+enum { KC8 = 1024, NC8 = 256, T8 = 1024 };   // KC8: multiple of 64; T8: bytes per tile
+
+struct I8Pack {
+    int M, K;
+    uint8_t *a;        // the tiles (int8 values), by k block, 32-row strip, row tile, k tile
+    float *scale;      // (M) sa
+    int32_t *rowsum;   // (M) sum_k a[m][k]
+};
+
+static int g_avail = -1, g_on;
+
+// AVX512-F, -BW and -VNNI in CPUID, and the zmm state enabled by the OS.
+static int vnni_probe(void) {
+    unsigned a, b, c, d;
+    if (__get_cpuid_max(0, NULL) < 7) return 0;
+    __cpuid(1, a, b, c, d);
+    if (!(c & (1u << 27))) return 0;   // OSXSAVE
+    __cpuid_count(7, 0, a, b, c, d);
+    if (!(b & (1u << 16)) || !(b & (1u << 30)) || !(c & (1u << 11))) return 0;   // F, BW, VNNI
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (lo & 0xe6) == 0xe6;
+}
+
+int emo_int8_available(void) {
+    if (g_avail < 0) g_avail = sizeof(real) == sizeof(float) && vnni_probe() && emo_bf16_available();
+    return g_avail;
+}
+
+int emo_set_int8(int on) {
+    if (on && (!emo_int8_available() || emo_set_bf16(1))) return -1;
+    g_on = on != 0;
+    return 0;
+}
+
+int emo_int8(void) { return g_on; }
+
+#ifndef EMOCAM_F64
+
+static size_t packed8_at(int M, int k0, int m0, int nkt) {
+    return ((size_t)(k0 / 64) * ((M + 31) / 32) * 2 + (size_t)(m0 / 32) * 2 * nkt) * T8;
+}
+
+I8Pack *emo_pack_i8(int M, int K, const real *A, int lda) {
+    I8Pack *p = calloc(1, sizeof *p);
+    size_t len = (size_t)((M + 31) / 32) * 2 * ((K + 63) / 64) * T8;
+    if (!p || !(p->a = aligned_alloc(64, len)) || !(p->scale = malloc(sizeof(float) * M)) ||
+        !(p->rowsum = malloc(sizeof(int32_t) * M))) {
+        emo_free_i8(p);
+        return NULL;
+    }
+    p->M = M, p->K = K;
+    memset(p->a, 0, len);
+    for (int m = 0; m < M; m++) {
+        const real *row = A + (size_t)m * lda;
+        float mx = 0;
+        for (int k = 0; k < K; k++) mx = fmaxf(mx, fabsf(row[k]));
+        float s = mx > 0 ? mx / 127 : 1;
+        int32_t sum = 0;
+        int m0 = m / 32 * 32, rt = m % 32 / 16, r = m % 16;
+        for (int k = 0; k < K; k++) {
+            int q = (int)nearbyintf(row[k] / s);
+            q = q < -127 ? -127 : q > 127 ? 127 : q;
+            sum += q;
+            int k0 = k / KC8 * KC8, kc = K - k0 < KC8 ? K - k0 : KC8, nkt = (kc + 63) / 64;
+            int kt = (k - k0) / 64;
+            p->a[packed8_at(M, k0, m0, nkt) + ((size_t)rt * nkt + kt) * T8 + r * 64 + (k - k0) % 64] =
+                (uint8_t)(int8_t)q;
+        }
+        p->scale[m] = s;
+        p->rowsum[m] = sum;
+    }
+    return p;
+}
+
+void emo_free_i8(I8Pack *p) {
+    if (!p) return;
+    free(p->a);
+    free(p->scale);
+    free(p->rowsum);
+    free(p);
+}
+
+VNNI static void minmax_vnni(const float *x, size_t n, float *lo, float *hi) {
+    __m512 vl = _mm512_set1_ps(0), vh = _mm512_set1_ps(0);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        vl = _mm512_min_ps(vl, v);
+        vh = _mm512_max_ps(vh, v);
+    }
+    float l = _mm512_reduce_min_ps(vl), h = _mm512_reduce_max_ps(vh);
+    for (; i < n; i++) l = fminf(l, x[i]), h = fmaxf(h, x[i]);
+    *lo = l, *hi = h;
+}
+
+void emo_range(const real *x, size_t n, float *lo, float *hi) {
+    if (emo_int8_available()) {
+        minmax_vnni(x, n, lo, hi);
+        return;
+    }
+    float l = 0, h = 0;
+    for (size_t i = 0; i < n; i++) l = fminf(l, x[i]), h = fmaxf(h, x[i]);
+    *lo = l, *hi = h;
+}
+
+typedef struct {
+    float inv;   // 1 / sb
+    int z;       // zero point, 0 or 128
+} Quant;
+
+static inline __mmask16 mask16(int n) {
+    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
+}
+
+// 16 floats (zeros past n) quantized to 16 int32 in [0, 255].
+VNNI static inline __m512i quant16(const float *s, int n, __m512 inv, __m512i z) {
+    __m512i v = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(mask16(n), s),
+                                                                 inv)),
+                                 z);
+    return _mm512_min_epi32(_mm512_max_epi32(v, _mm512_setzero_si512()), _mm512_set1_epi32(255));
+}
+
+// B's k [k0, k0 + kc) x columns [n0, n0 + 16 nct) as nct x nkt tiles, column-tile-major.
+// Rows past K and columns past N are zeros (the A side is zero there, so any value would do).
+VNNI static void pack_b8(RowMap b, int N, int K, int n0, int nct, int k0, int kc, Quant q,
+                         uint8_t *out) {
+    int nkt = (kc + 63) / 64;
+    const __m512 inv = _mm512_set1_ps(q.inv);
+    const __m512i z = _mm512_set1_epi32(q.z);
+    for (int kt = 0; kt < nkt; kt++)
+        for (int qd = 0; qd < 16; qd++) {
+            const float *rp[4];
+            for (int i = 0; i < 4; i++) {
+                int k = k0 + kt * 64 + qd * 4 + i;
+                rp[i] = k < K ? rowmap_row(b, k) : NULL;
+            }
+            for (int ct = 0; ct < nct; ct++) {
+                int c = n0 + ct * 16, nv = N - c;
+                __m512i d = _mm512_setzero_si512();
+                for (int i = 0; i < 4; i++)
+                    if (rp[i]) d = _mm512_or_si512(d, _mm512_slli_epi32(quant16(rp[i] + c, nv, inv, z), 8 * i));
+                _mm512_store_si512(out + ((size_t)ct * nkt + kt) * T8 + qd * 64, d);
+            }
+        }
+}
+
+// acc += the 4-byte dot products of u (unsigned) and s (signed), lane by lane. In assembly:
+// with the intrinsic, GCC 12 copies every accumulator to another register (and some to the
+// stack) after each VPDPBUSD, which halves the kernel's speed.
+VNNI static inline __m512i dpbusd(__m512i acc, __m512i u, __m512i s) {
+    __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "v"(s));
+    return acc;
+}
+
+// C[32 x 32 at c] (+)= scale[r] * (A strip . B strip) for 2 row tiles x 2 column tiles.
+#define ROW8(i)                                                                    \
+    do {                                                                           \
+        __m512i u = _mm512_set1_epi32((int)at[(i) * 16 + q]);                      \
+        c##i##0 = dpbusd(c##i##0, v0, u);                                          \
+        c##i##1 = dpbusd(c##i##1, v1, u);                                          \
+    } while (0)
+#define STORE8(i)                                                                  \
+    do {                                                                           \
+        float *cr = c + (size_t)(r0 + (i)) * ldc;                                  \
+        __m512 s = _mm512_set1_ps(scale[r0 + (i)]);                                \
+        __m512 f0 = _mm512_mul_ps(_mm512_cvtepi32_ps(c##i##0), s);                 \
+        __m512 f1 = _mm512_mul_ps(_mm512_cvtepi32_ps(c##i##1), s);                 \
+        if (accumulate) {                                                          \
+            f0 = _mm512_add_ps(f0, _mm512_loadu_ps(cr));                           \
+            f1 = _mm512_add_ps(f1, _mm512_loadu_ps(cr + 16));                      \
+        }                                                                          \
+        _mm512_storeu_ps(cr, f0);                                                  \
+        _mm512_storeu_ps(cr + 16, f1);                                             \
+    } while (0)
+VNNI static void kernel8(const uint8_t *a, const uint8_t *b, int nkt, const float *scale, float *c,
+                         int ldc, int accumulate) {
+    const uint32_t *A = (const uint32_t *)a, *B = (const uint32_t *)b;
+    const uint32_t *b1 = B + (size_t)nkt * (T8 / 4);
+    for (int r0 = 0; r0 < 32; r0 += 8) {
+        __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00,
+                c21 = c00, c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00,
+                c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+        const uint32_t *ar = A + (size_t)(r0 / 16) * nkt * (T8 / 4) + (r0 % 16) * 16;
+        for (int kt = 0; kt < nkt; kt++) {
+            const uint32_t *at = ar + (size_t)kt * (T8 / 4), *bt0 = B + (size_t)kt * (T8 / 4);
+            const uint32_t *bt1 = b1 + (size_t)kt * (T8 / 4);
+            for (int q = 0; q < 16; q++) {
+                __m512i v0 = _mm512_load_si512(bt0 + q * 16), v1 = _mm512_load_si512(bt1 + q * 16);
+                ROW8(0);
+                ROW8(1);
+                ROW8(2);
+                ROW8(3);
+                ROW8(4);
+                ROW8(5);
+                ROW8(6);
+                ROW8(7);
+            }
+        }
+        STORE8(0);
+        STORE8(1);
+        STORE8(2);
+        STORE8(3);
+        STORE8(4);
+        STORE8(5);
+        STORE8(6);
+        STORE8(7);
+    }
+}
+#undef ROW8
+#undef STORE8
+
+// The same for a last, odd 16-column tile (C 32 x 16): 16 rows at a time.
+VNNI static void kernel8_16(const uint8_t *a, const uint8_t *b, int nkt, const float *scale,
+                            float *c, int ldc, int accumulate) {
+    const uint32_t *A = (const uint32_t *)a, *B = (const uint32_t *)b;
+    for (int rt = 0; rt < 2; rt++) {
+        __m512i acc[16];
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_si512();
+        const uint32_t *ar = A + (size_t)rt * nkt * (T8 / 4);
+        for (int kt = 0; kt < nkt; kt++) {
+            const uint32_t *at = ar + (size_t)kt * (T8 / 4), *bt = B + (size_t)kt * (T8 / 4);
+            for (int q = 0; q < 16; q++) {
+                __m512i v = _mm512_load_si512(bt + q * 16);
+#pragma GCC unroll 16
+                for (int i = 0; i < 16; i++)
+                    acc[i] = dpbusd(acc[i], v, _mm512_set1_epi32((int)at[i * 16 + q]));
+            }
+        }
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++) {
+            float *cr = c + (size_t)(rt * 16 + i) * ldc;
+            __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[i]), _mm512_set1_ps(scale[rt * 16 + i]));
+            if (accumulate) f = _mm512_add_ps(f, _mm512_loadu_ps(cr));
+            _mm512_storeu_ps(cr, f);
+        }
+    }
+}
+
+static _Thread_local uint8_t *t_buf;
+static _Thread_local size_t t_cap;
+
+VNNI static void gemm_i8(const I8Pack *p, int N, RowMap B, float lo, float hi, float *C, int ldc) {
+    int M = p->M, K = p->K;
+    Quant q;
+    float sb;
+    if (lo >= 0) q.z = 0, sb = hi / 255;
+    else q.z = 128, sb = fmaxf(-lo, hi) / 127;
+    if (!(sb > 0) || !isfinite(sb)) sb = 1;
+    q.inv = 1 / sb;
+    int nc_max = N < NC8 ? (N + 15) / 16 * 16 : NC8, kc_max = K < KC8 ? (K + 63) / 64 * 64 : KC8;
+    size_t need = (size_t)nc_max * kc_max;
+    if (need > t_cap) {
+        free(t_buf);
+        t_buf = aligned_alloc(64, (need + 63) / 64 * 64);
+        t_cap = t_buf ? need : 0;
+    }
+    uint8_t *bp = t_buf;
+    if (!bp) {   // out of memory for the packing buffer: the same product, one at a time
+        for (int m = 0; m < M; m++)
+            for (int n = 0; n < N; n++) {
+                int64_t acc = 0;
+                for (int k = 0; k < K; k++) {
+                    int k0 = k / KC8 * KC8, kc = K - k0 < KC8 ? K - k0 : KC8, nkt = (kc + 63) / 64;
+                    int8_t a = (int8_t)p->a[packed8_at(M, k0, m / 32 * 32, nkt) +
+                                            ((size_t)(m % 32 / 16) * nkt + (k - k0) / 64) * T8 +
+                                            m % 16 * 64 + (k - k0) % 64];
+                    int b = (int)nearbyintf(rowmap_row(B, k)[n] * q.inv) + q.z;
+                    acc += a * (b < 0 ? 0 : b > 255 ? 255 : b);
+                }
+                C[(size_t)m * ldc + n] = p->scale[m] * sb * (float)(acc - (int64_t)q.z * p->rowsum[m]);
+            }
+        return;
+    }
+    _Alignas(64) float edge[32 * 32];
+    float sc[32];
+    for (int k0 = 0; k0 < K; k0 += KC8) {
+        int kc = K - k0 < KC8 ? K - k0 : KC8, nkt = (kc + 63) / 64;
+        for (int n0 = 0; n0 < N; n0 += NC8) {
+            int nc = N - n0 < NC8 ? N - n0 : NC8, nct = (nc + 15) / 16;
+            pack_b8(B, N, K, n0, nct, k0, kc, q, bp);
+            for (int m0 = 0; m0 < M; m0 += 32) {
+                const uint8_t *ap = p->a + packed8_at(M, k0, m0, nkt);
+                int mr = M - m0 < 32 ? M - m0 : 32;
+                for (int r = 0; r < 32; r++) sc[r] = r < mr ? p->scale[m0 + r] * sb : 0;
+                for (int j = 0; j < nct; j += 2) {
+                    int c0 = n0 + j * 16, w = j + 1 < nct ? 32 : 16, nr = N - c0 < w ? N - c0 : w;
+                    const uint8_t *bj = bp + (size_t)j * nkt * T8;
+                    float *cb = C + (size_t)m0 * ldc + c0;
+                    void (*kj)(const uint8_t *, const uint8_t *, int, const float *, float *, int,
+                               int) = w == 16 ? kernel8_16 : kernel8;
+                    if (mr == 32 && nr == w) {
+                        kj(ap, bj, nkt, sc, cb, ldc, k0 > 0);
+                        continue;
+                    }
+                    if (k0 > 0) {
+                        memset(edge, 0, sizeof edge);
+                        for (int r = 0; r < mr; r++)
+                            memcpy(edge + r * 32, cb + (size_t)r * ldc, (size_t)nr * sizeof(float));
+                    }
+                    kj(ap, bj, nkt, sc, edge, 32, k0 > 0);
+                    for (int r = 0; r < mr; r++)
+                        memcpy(cb + (size_t)r * ldc, edge + r * 32, (size_t)nr * sizeof(float));
+                }
+            }
+        }
+    }
+    if (q.z)   // - z sum_k a[m][k], scaled
+        for (int m = 0; m < M; m++) {
+            float d = p->scale[m] * sb * (float)q.z * (float)p->rowsum[m];
+            float *cr = C + (size_t)m * ldc;
+            for (int n = 0; n < N; n++) cr[n] -= d;
+        }
+}
+
+void emo_gemm_i8(const I8Pack *a, int N, RowMap B, float lo, float hi, real *C, int ldc) {
+    gemm_i8(a, N, B, lo, hi, C, ldc);
+}
+
+#else   // the double build has no int8 path
+
+I8Pack *emo_pack_i8(int M, int K, const real *A, int lda) {
+    (void)M, (void)K, (void)A, (void)lda;
+    return NULL;
+}
+void emo_free_i8(I8Pack *p) { (void)p; }
+void emo_range(const real *x, size_t n, float *lo, float *hi) {
+    (void)x, (void)n;
+    *lo = *hi = 0;
+}
+void emo_gemm_i8(const I8Pack *a, int N, RowMap B, float lo, float hi, real *C, int ldc) {
+    (void)a, (void)N, (void)B, (void)lo, (void)hi, (void)C, (void)ldc;
+    abort();
+}
+#endif
