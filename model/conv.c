@@ -341,13 +341,24 @@ static void amx_forward(Layer *l, const real *x, real *y, int i0, int m, real *w
     size_t in_sz = (size_t)shape_size(l->in), hw = (size_t)oh * ow;
     AmxGeom g = amx_geom(l->in.h, l->in.w, cv->pad, k, m);
     real *xp = ws, *yp = ws + (size_t)ic * g.cs;
-    amx_pad(x + i0 * in_sz, in_sz, (size_t)l->in.h * l->in.w, (size_t)l->in.w, ic, l->in.h,
-            l->in.w, m, g, cv->pad, xp);
-    if (cv->i8 && emo_int8()) {
+    if (cv->i8 && emo_int8()) {   // the planes quantized once, in bytes, padded with the zero
         float lo, hi;
         emo_range(x + i0 * in_sz, (size_t)m * in_sz, &lo, &hi);
-        emo_gemm_i8(cv->i8, (int)g.n, (RowMap){xp, g.cs, k * k, g.off}, lo, hi, yp, (int)g.n);
+        EmoQuant q = emo_quant(lo, hi);
+        uint8_t *xq = (uint8_t *)xp;
+        for (int ci = 0; ci < ic; ci++) {
+            uint8_t *d = xq + ci * g.cs;
+            memset(d, q.zero, g.cs);
+            for (int i = 0; i < m; i++)
+                for (int r = 0; r < l->in.h; r++)
+                    emo_quantize(x + (i0 + i) * in_sz + ((size_t)ci * l->in.h + r) * l->in.w,
+                                 (size_t)l->in.w, q,
+                                 d + i * g.ps + (size_t)(r + cv->pad) * g.wp + cv->pad);
+        }
+        emo_gemm_i8q(cv->i8, (int)g.n, (RowMap8){xq, g.cs, k * k, g.off}, q, yp, (int)g.n);
     } else {
+        amx_pad(x + i0 * in_sz, in_sz, (size_t)l->in.h * l->in.w, (size_t)l->in.w, ic, l->in.h,
+                l->in.w, m, g, cv->pad, xp);
         emo_gemm_rows(0, 0, oc, (int)g.n, ic * k * k, (RowMap){cv->w, (size_t)ic * k * k, 1, NULL},
                       cv->wpack, (RowMap){xp, g.cs, k * k, g.off}, 0, yp, (int)g.n);
     }

@@ -29,7 +29,7 @@
 
 #include "layer.h"
 
-#define VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
+#define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 enum { KC8 = 1024, NC8 = 256, T8 = 1024 };   // KC8: multiple of 64; T8: bytes per tile
 
 struct I8Pack {
@@ -41,14 +41,15 @@ struct I8Pack {
 
 static int g_avail = -1, g_on;
 
-// AVX512-F, -BW and -VNNI in CPUID, and the zmm state enabled by the OS.
+// AVX512-F, -BW, -VL and -VNNI in CPUID, and the zmm state enabled by the OS.
 static int vnni_probe(void) {
     unsigned a, b, c, d;
     if (__get_cpuid_max(0, NULL) < 7) return 0;
     __cpuid(1, a, b, c, d);
     if (!(c & (1u << 27))) return 0;   // OSXSAVE
     __cpuid_count(7, 0, a, b, c, d);
-    if (!(b & (1u << 16)) || !(b & (1u << 30)) || !(c & (1u << 11))) return 0;   // F, BW, VNNI
+    if (!(b & (1u << 16)) || !(b & (1u << 30)) || !(b & (1u << 31)) || !(c & (1u << 11)))
+        return 0;   // F, BW, VL, VNNI
     unsigned lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     return (lo & 0xe6) == 0xe6;
@@ -136,10 +137,20 @@ void emo_range(const real *x, size_t n, float *lo, float *hi) {
     *lo = l, *hi = h;
 }
 
+EmoQuant emo_quant(float lo, float hi) {
+    EmoQuant q;
+    if (lo >= 0) q.zero = 0, q.scale = hi / 255;
+    else q.zero = 128, q.scale = fmaxf(-lo, hi) / 127;
+    if (!(q.scale > 0) || !isfinite(q.scale)) q.scale = 1;
+    return q;
+}
+
 typedef struct {
     float inv;   // 1 / sb
     int z;       // zero point, 0 or 128
 } Quant;
+
+static Quant quant_of(EmoQuant e) { return (Quant){1 / e.scale, e.zero}; }
 
 static inline __mmask16 mask16(int n) {
     return n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
@@ -173,6 +184,57 @@ VNNI static void pack_b8(RowMap b, int N, int K, int n0, int nct, int k0, int kc
                 for (int i = 0; i < 4; i++)
                     if (rp[i]) d = _mm512_or_si512(d, _mm512_slli_epi32(quant16(rp[i] + c, nv, inv, z), 8 * i));
                 _mm512_store_si512(out + ((size_t)ct * nkt + kt) * T8 + qd * 64, d);
+            }
+        }
+}
+
+VNNI static void quantize_vnni(const float *x, size_t n, Quant q, uint8_t *out) {
+    const __m512 inv = _mm512_set1_ps(q.inv);
+    const __m512i z = _mm512_set1_epi32(q.z);
+    for (size_t i = 0; i < n; i += 16) {
+        int nv = n - i < 16 ? (int)(n - i) : 16;
+        _mm_mask_storeu_epi8(out + i, mask16(nv), _mm512_cvtusepi32_epi8(quant16(x + i, nv, inv, z)));
+    }
+}
+
+void emo_quantize(const real *x, size_t n, EmoQuant q, uint8_t *out) {
+    Quant u = quant_of(q);
+    if (emo_int8_available()) {
+        quantize_vnni(x, n, u, out);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int v = (int)nearbyintf(x[i] * u.inv) + u.z;
+        out[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+    }
+}
+
+// The same tiles from rows already quantized: for each 4 rows, 16 bytes of each interleaved
+// byte by byte (column j's dword: its 4 bytes in k order). Columns past N are zeros.
+VNNI static void pack_b8q(RowMap8 b, int N, int K, int n0, int nct, int k0, int kc,
+                          uint8_t *out) {
+    int nkt = (kc + 63) / 64;
+    for (int kt = 0; kt < nkt; kt++)
+        for (int qd = 0; qd < 16; qd++) {
+            const uint8_t *rp[4];
+            for (int i = 0; i < 4; i++) {
+                int k = k0 + kt * 64 + qd * 4 + i;
+                rp[i] = k < K ? rowmap8_row(b, k) : NULL;
+            }
+            for (int ct = 0; ct < nct; ct++) {
+                int c = n0 + ct * 16;
+                __mmask16 m = mask16(N - c);
+                __m128i r0 = rp[0] ? _mm_maskz_loadu_epi8(m, rp[0] + c) : _mm_setzero_si128();
+                __m128i r1 = rp[1] ? _mm_maskz_loadu_epi8(m, rp[1] + c) : _mm_setzero_si128();
+                __m128i r2 = rp[2] ? _mm_maskz_loadu_epi8(m, rp[2] + c) : _mm_setzero_si128();
+                __m128i r3 = rp[3] ? _mm_maskz_loadu_epi8(m, rp[3] + c) : _mm_setzero_si128();
+                __m128i lo01 = _mm_unpacklo_epi8(r0, r1), hi01 = _mm_unpackhi_epi8(r0, r1);
+                __m128i lo23 = _mm_unpacklo_epi8(r2, r3), hi23 = _mm_unpackhi_epi8(r2, r3);
+                __m128i *d = (__m128i *)(out + ((size_t)ct * nkt + kt) * T8 + qd * 64);
+                _mm_store_si128(d, _mm_unpacklo_epi16(lo01, lo23));       // columns 0-3
+                _mm_store_si128(d + 1, _mm_unpackhi_epi16(lo01, lo23));   // 4-7
+                _mm_store_si128(d + 2, _mm_unpacklo_epi16(hi01, hi23));   // 8-11
+                _mm_store_si128(d + 3, _mm_unpackhi_epi16(hi01, hi23));   // 12-15
             }
         }
 }
@@ -273,14 +335,12 @@ VNNI static void kernel8_16(const uint8_t *a, const uint8_t *b, int nkt, const f
 static _Thread_local uint8_t *t_buf;
 static _Thread_local size_t t_cap;
 
-VNNI static void gemm_i8(const I8Pack *p, int N, RowMap B, float lo, float hi, float *C, int ldc) {
+// B as float rows (bf, quantized while packed) or as quantized rows (bq).
+VNNI static void gemm_i8(const I8Pack *p, int N, const RowMap *bf, const RowMap8 *bq, EmoQuant e,
+                         float *C, int ldc) {
     int M = p->M, K = p->K;
-    Quant q;
-    float sb;
-    if (lo >= 0) q.z = 0, sb = hi / 255;
-    else q.z = 128, sb = fmaxf(-lo, hi) / 127;
-    if (!(sb > 0) || !isfinite(sb)) sb = 1;
-    q.inv = 1 / sb;
+    Quant q = quant_of(e);
+    float sb = e.scale;
     int nc_max = N < NC8 ? (N + 15) / 16 * 16 : NC8, kc_max = K < KC8 ? (K + 63) / 64 * 64 : KC8;
     size_t need = (size_t)nc_max * kc_max;
     if (need > t_cap) {
@@ -298,7 +358,8 @@ VNNI static void gemm_i8(const I8Pack *p, int N, RowMap B, float lo, float hi, f
                     int8_t a = (int8_t)p->a[packed8_at(M, k0, m / 32 * 32, nkt) +
                                             ((size_t)(m % 32 / 16) * nkt + (k - k0) / 64) * T8 +
                                             m % 16 * 64 + (k - k0) % 64];
-                    int b = (int)nearbyintf(rowmap_row(B, k)[n] * q.inv) + q.z;
+                    int b = bq ? rowmap8_row(*bq, k)[n]
+                               : (int)nearbyintf(rowmap_row(*bf, k)[n] * q.inv) + q.z;
                     acc += a * (b < 0 ? 0 : b > 255 ? 255 : b);
                 }
                 C[(size_t)m * ldc + n] = p->scale[m] * sb * (float)(acc - (int64_t)q.z * p->rowsum[m]);
@@ -311,7 +372,8 @@ VNNI static void gemm_i8(const I8Pack *p, int N, RowMap B, float lo, float hi, f
         int kc = K - k0 < KC8 ? K - k0 : KC8, nkt = (kc + 63) / 64;
         for (int n0 = 0; n0 < N; n0 += NC8) {
             int nc = N - n0 < NC8 ? N - n0 : NC8, nct = (nc + 15) / 16;
-            pack_b8(B, N, K, n0, nct, k0, kc, q, bp);
+            if (bq) pack_b8q(*bq, N, K, n0, nct, k0, kc, bp);
+            else pack_b8(*bf, N, K, n0, nct, k0, kc, q, bp);
             for (int m0 = 0; m0 < M; m0 += 32) {
                 const uint8_t *ap = p->a + packed8_at(M, k0, m0, nkt);
                 int mr = M - m0 < 32 ? M - m0 : 32;
@@ -347,7 +409,11 @@ VNNI static void gemm_i8(const I8Pack *p, int N, RowMap B, float lo, float hi, f
 }
 
 void emo_gemm_i8(const I8Pack *a, int N, RowMap B, float lo, float hi, real *C, int ldc) {
-    gemm_i8(a, N, B, lo, hi, C, ldc);
+    gemm_i8(a, N, &B, NULL, emo_quant(lo, hi), C, ldc);
+}
+
+void emo_gemm_i8q(const I8Pack *a, int N, RowMap8 B, EmoQuant q, real *C, int ldc) {
+    gemm_i8(a, N, NULL, &B, q, C, ldc);
 }
 
 #else   // the double build has no int8 path
@@ -363,6 +429,18 @@ void emo_range(const real *x, size_t n, float *lo, float *hi) {
 }
 void emo_gemm_i8(const I8Pack *a, int N, RowMap B, float lo, float hi, real *C, int ldc) {
     (void)a, (void)N, (void)B, (void)lo, (void)hi, (void)C, (void)ldc;
+    abort();
+}
+EmoQuant emo_quant(float lo, float hi) {
+    (void)lo, (void)hi;
+    return (EmoQuant){1, 0};
+}
+void emo_quantize(const real *x, size_t n, EmoQuant q, uint8_t *out) {
+    (void)x, (void)n, (void)q, (void)out;
+    abort();
+}
+void emo_gemm_i8q(const I8Pack *a, int N, RowMap8 B, EmoQuant q, real *C, int ldc) {
+    (void)a, (void)N, (void)B, (void)q, (void)C, (void)ldc;
     abort();
 }
 #endif

@@ -47,11 +47,30 @@ void emo_gemm_rows(int ta, int tb, int M, int N, int K, RowMap A, const uint16_t
 // quantized per row and packed once; C (M x N, row stride ldc) = A B for B given by its rows
 // (K rows of N), quantized on each call with one scale from [lo, hi], the range of the values
 // B is made of (emo_range over the layer's input: B's rows are views of it, or copies).
+// Or B's rows already quantized (emo_quantize, with emo_quant(lo, hi)): a convolution's input
+// quantized once into its padded planes, not once per tap.
 typedef struct I8Pack I8Pack;
 I8Pack *emo_pack_i8(int M, int K, const real *A, int lda);   // NULL when out of memory
 void emo_free_i8(I8Pack *p);
 void emo_range(const real *x, size_t n, float *lo, float *hi);   // min and max with 0
 void emo_gemm_i8(const I8Pack *a, int N, RowMap B, float lo, float hi, real *C, int ldc);
+typedef struct {
+    float scale;   // x = scale (b - zero)
+    int zero;      // 0 (an input never negative: scale hi / 255) or 128
+} EmoQuant;
+EmoQuant emo_quant(float lo, float hi);
+void emo_quantize(const real *x, size_t n, EmoQuant q, uint8_t *out);   // round, clamp to [0, 255]
+typedef struct {   // as RowMap, over bytes
+    const uint8_t *base;
+    size_t stride;
+    int per;
+    const int *off;
+} RowMap8;
+static inline const uint8_t *rowmap8_row(RowMap8 m, int j) {
+    return m.per == 1 ? m.base + (size_t)j * m.stride
+                      : m.base + (size_t)(j / m.per) * m.stride + m.off[j % m.per];
+}
+void emo_gemm_i8q(const I8Pack *a, int N, RowMap8 B, EmoQuant q, real *C, int ldc);
 
 // Run a loop on several threads only when it is big enough to pay for the fork.
 #define PAR_MIN 32768
