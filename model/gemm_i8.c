@@ -11,8 +11,12 @@
 //   of the values it is made of (the caller scans the layer's input, which is smaller than its
 //   im2col matrix): b = round(B / sb) + z in [0, 255], with z = 0, sb = hi / 255 for an input
 //   that is never negative (after a ReLU: every convolution but a network's first), else
-//   z = 128, sb = max(-lo, hi) / 127. A zero (padding) is exactly z.
-// - C[m][n] = sa[m] sb (sum_k a[m][k] b[k][n] - z sum_k a[m][k]), the last sum kept per row.
+//   z = 128, sb = max(-lo, hi) / 127 (emo_quant). A zero (padding) is exactly z. Either while
+//   packing, from float rows (emo_gemm_i8: im2col's), or beforehand (emo_quantize, then
+//   emo_gemm_i8q over byte rows: a convolution's padded planes, quantized once where their
+//   rows are read once per tap).
+// - C[m][n] = sa[m] sb (sum_k a[m][k] b[k][n] - z sum_k a[m][k]), the last sum kept per row
+//   and taken off in float32 after the k blocks.
 //
 // Tiles are 1 KB, as the bfloat16 ones (gemm.c): an A tile holds 16 rows x 64 k (row-major:
 // dword q of a row is its k = 4q .. 4q+3), a B tile 64 k x 16 columns, dword [q][j] holding
@@ -30,7 +34,7 @@
 #include "layer.h"
 
 #define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
-enum { KC8 = 1024, NC8 = 256, T8 = 1024 };   // KC8: multiple of 64; T8: bytes per tile
+enum { KC8 = 512, NC8 = 256, T8 = 1024 };   // KC8: multiple of 64; T8: bytes per tile
 
 struct I8Pack {
     int M, K;

@@ -28,7 +28,8 @@ typedef struct {
     int threads;             // OpenMP threads for the classifier (0: OpenMP's default). One
                              // is fastest for a few faces: decoding, detection and encoding
                              // keep the other cores busy.
-    int precision;           // APP_AUTO (bfloat16 where the CPU has AMX or AVX512-BF16), APP_FP32, APP_BF16, APP_INT8
+    int precision;           // APP_AUTO (int8 where the CPU has AVX512-VNNI, else bfloat16
+                             // where it has AMX or AVX512-BF16), APP_FP32, APP_BF16, APP_INT8
 } AppOptions;
 
 enum { APP_AUTO, APP_FP32, APP_BF16, APP_INT8 };
@@ -38,7 +39,7 @@ const char *app_default_ensemble(void);
 
 // Try argv[*i] as a recognizer option (--ensemble F, --weights F, --cascade F,
 // --smoothing X, --margin X, --detect-scale X, --min-face N, --tta none|flip|crops,
-// --threads N, --precision auto|fp32|bf16, --no-bars); on success *i is left on its last
+// --threads N, --precision auto|fp32|bf16|int8, --no-bars); on success *i is left on its last
 // word. 1: taken; 0: not one of these;
 // -1: a bad or missing value, with the message in err.
 int app_option(AppOptions *o, int argc, char **argv, int *i, char *err, size_t errlen);
