@@ -2,9 +2,9 @@
 // in 64-bit integers from its definition: A quantized per row (scale max |A[m]| / 127, round to
 // nearest even, [-127, 127]), B with one scale from [lo, hi] (zero point 0 and hi / 255 when
 // lo >= 0, else 128 and max(-lo, hi) / 127), C = sa[m] sb (sum a b - z sum a). Shapes that are
-// not whole tiles, K over one packing block (1,024), N over one column block (256), B as plain
-// rows and as overlapping views (a convolution's lowered input), inputs never negative and
-// signed, an all-zero B, and from two threads at once; and the same B quantized beforehand
+// not whole tiles, K over one packing block (512) and over four, N over one column block
+// (256), B as plain rows and as overlapping views (a convolution's lowered input), inputs never
+// negative and signed, an all-zero B, and from two threads at once; and the same B quantized beforehand
 // (emo_quantize) through byte rows gives the same bits. Tolerance: only float32 rounding of
 // the integer sums and of the scaling differs, |got - want| <= 1e-5 * sa sb sum |a| |b - z|
 // (plus z sum |a|). The quantized product must also stay near the float32 one (relative L2
