@@ -164,9 +164,9 @@ void app_options_help(FILE *to) {
             "  --precision P       the classifier's matrix products: fp32; bf16 (bfloat16 on the AMX\n"
             "                      unit of Xeon Sapphire Rapids and later, or with AVX512-BF16 on\n"
             "                      AMD Zen 4 and later); int8 (8-bit convolutions with AVX512-VNNI,\n"
-            "                      bf16 for the rest); or auto (the default: int8, else bf16, where\n"
-            "                      the CPU can; PublicTest accuracy within 0.2 point of fp32,\n"
-            "                      1.3-1.9x faster)\n"
+            "                      bf16 for the rest); or auto (the default: bf16 on AMX, else int8,\n"
+            "                      else bf16, where the CPU can; PublicTest accuracy within 0.1\n"
+            "                      point of fp32, 1.3-1.9x faster)\n"
             "  --no-bars           leave out the 7 class bars\n",
             app_default_ensemble(), DETECTOR_CASCADE);
 }
@@ -183,7 +183,9 @@ int recognizer_open(Recognizer *r, const AppOptions *o, char *err, size_t errlen
     // before loading: frozen networks pack their weights for the precision in use
     emo_set_int8(0);
     emo_set_bf16(o->precision == APP_BF16 || (o->precision == APP_AUTO && emo_bf16_available()));
-    if (o->precision == APP_INT8 || (o->precision == APP_AUTO && emo_int8_available()))
+    // auto: int8 with VNNI, but not in place of AMX's bfloat16 tiles (several times VNNI's rate)
+    if (o->precision == APP_INT8 || (o->precision == APP_AUTO && emo_int8_available() &&
+                                     emo_bf16_available() != EMO_BF16_AMX))
         emo_set_int8(1);
     r->ens = ensemble_load(ens, err, errlen);
     if (!r->ens) {

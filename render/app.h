@@ -28,8 +28,9 @@ typedef struct {
     int threads;             // OpenMP threads for the classifier (0: OpenMP's default). One
                              // is fastest for a few faces: decoding, detection and encoding
                              // keep the other cores busy.
-    int precision;           // APP_AUTO (int8 where the CPU has AVX512-VNNI, else bfloat16
-                             // where it has AMX or AVX512-BF16), APP_FP32, APP_BF16, APP_INT8
+    int precision;           // APP_AUTO (bfloat16 on AMX, else int8 where the CPU has
+                             // AVX512-VNNI, else bfloat16 with AVX512-BF16), APP_FP32, APP_BF16,
+                             // APP_INT8
 } AppOptions;
 
 enum { APP_AUTO, APP_FP32, APP_BF16, APP_INT8 };
