@@ -57,19 +57,24 @@ static int amx_probe(void) {
 #endif
 }
 
-// AVX512-F, -BW and -BF16 in CPUID, and the zmm state enabled by the OS (XCR0 bits 1-2, 5-7).
-static int avx512bf16_probe(void) {
+int emo_zmm_enabled(void) {
     unsigned a, b, c, d;
     if (__get_cpuid_max(0, NULL) < 7) return 0;
     __cpuid(1, a, b, c, d);
     if (!(c & (1u << 27))) return 0;   // OSXSAVE
-    __cpuid_count(7, 0, a, b, c, d);
-    if (!(b & (1u << 16)) || !(b & (1u << 30)) || a < 1) return 0;   // AVX512F, AVX512BW
-    __cpuid_count(7, 1, a, b, c, d);
-    if (!(a & (1u << 5))) return 0;   // AVX512_BF16
     unsigned lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     return (lo & 0xe6) == 0xe6;
+}
+
+// AVX512-F, -BW and -BF16 in CPUID, and the zmm state enabled by the OS.
+static int avx512bf16_probe(void) {
+    unsigned a, b, c, d;
+    if (!emo_zmm_enabled()) return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    if (!(b & (1u << 16)) || !(b & (1u << 30)) || a < 1) return 0;   // AVX512F, AVX512BW
+    __cpuid_count(7, 1, a, b, c, d);
+    return (a & (1u << 5)) != 0;   // AVX512_BF16
 }
 
 int emo_bf16_available(void) {

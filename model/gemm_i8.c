@@ -48,15 +48,9 @@ static int g_avail = -1, g_on;
 // AVX512-F, -BW, -VL and -VNNI in CPUID, and the zmm state enabled by the OS.
 static int vnni_probe(void) {
     unsigned a, b, c, d;
-    if (__get_cpuid_max(0, NULL) < 7) return 0;
-    __cpuid(1, a, b, c, d);
-    if (!(c & (1u << 27))) return 0;   // OSXSAVE
+    if (!emo_zmm_enabled()) return 0;
     __cpuid_count(7, 0, a, b, c, d);
-    if (!(b & (1u << 16)) || !(b & (1u << 30)) || !(b & (1u << 31)) || !(c & (1u << 11)))
-        return 0;   // F, BW, VL, VNNI
-    unsigned lo, hi;
-    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    return (lo & 0xe6) == 0xe6;
+    return (b & (1u << 16)) && (b & (1u << 30)) && (b & (1u << 31)) && (c & (1u << 11));
 }
 
 int emo_int8_available(void) {
@@ -78,6 +72,13 @@ static size_t packed8_at(int M, int k0, int m0, int nkt) {
     return ((size_t)(k0 / 64) * ((M + 31) / 32) * 2 + (size_t)(m0 / 32) * 2 * nkt) * T8;
 }
 
+// The byte of A(m, k) in the packing: its k block, 32-row strip, row tile, k tile, row, k.
+static size_t a8_at(int M, int K, int m, int k) {
+    int k0 = k / KC8 * KC8, kc = K - k0 < KC8 ? K - k0 : KC8, nkt = (kc + 63) / 64;
+    return packed8_at(M, k0, m / 32 * 32, nkt) + ((size_t)(m % 32 / 16) * nkt + (k - k0) / 64) * T8 +
+           (size_t)(m % 16) * 64 + (k - k0) % 64;
+}
+
 I8Pack *emo_pack_i8(int M, int K, const real *A, int lda) {
     I8Pack *p = calloc(1, sizeof *p);
     size_t len = (size_t)((M + 31) / 32) * 2 * ((K + 63) / 64) * T8;
@@ -94,15 +95,11 @@ I8Pack *emo_pack_i8(int M, int K, const real *A, int lda) {
         for (int k = 0; k < K; k++) mx = fmaxf(mx, fabsf(row[k]));
         float s = mx > 0 ? mx / 127 : 1;
         int32_t sum = 0;
-        int m0 = m / 32 * 32, rt = m % 32 / 16, r = m % 16;
         for (int k = 0; k < K; k++) {
             int q = (int)nearbyintf(row[k] / s);
             q = q < -127 ? -127 : q > 127 ? 127 : q;
             sum += q;
-            int k0 = k / KC8 * KC8, kc = K - k0 < KC8 ? K - k0 : KC8, nkt = (kc + 63) / 64;
-            int kt = (k - k0) / 64;
-            p->a[packed8_at(M, k0, m0, nkt) + ((size_t)rt * nkt + kt) * T8 + r * 64 + (k - k0) % 64] =
-                (uint8_t)(int8_t)q;
+            p->a[a8_at(M, K, m, k)] = (uint8_t)(int8_t)q;
         }
         p->scale[m] = s;
         p->rowsum[m] = sum;
@@ -358,10 +355,7 @@ VNNI static void gemm_i8(const I8Pack *p, int N, const RowMap *bf, const RowMap8
             for (int n = 0; n < N; n++) {
                 int64_t acc = 0;
                 for (int k = 0; k < K; k++) {
-                    int k0 = k / KC8 * KC8, kc = K - k0 < KC8 ? K - k0 : KC8, nkt = (kc + 63) / 64;
-                    int8_t a = (int8_t)p->a[packed8_at(M, k0, m / 32 * 32, nkt) +
-                                            ((size_t)(m % 32 / 16) * nkt + (k - k0) / 64) * T8 +
-                                            m % 16 * 64 + (k - k0) % 64];
+                    int8_t a = (int8_t)p->a[a8_at(M, K, m, k)];
                     int b = bq ? rowmap8_row(*bq, k)[n]
                                : (int)nearbyintf(rowmap_row(*bf, k)[n] * q.inv) + q.z;
                     acc += a * (b < 0 ? 0 : b > 255 ? 255 : b);

@@ -32,10 +32,18 @@ typedef struct {
     const int *off;
 } RowMap;
 
-static inline const real *rowmap_row(RowMap m, int j) {
-    return m.per == 1 ? m.base + (size_t)j * m.stride
-                      : m.base + (size_t)(j / m.per) * m.stride + m.off[j % m.per];
+// Where row j starts, in elements from base (RowMap and RowMap8).
+static inline size_t rowmap_at(size_t stride, int per, const int *off, int j) {
+    return per == 1 ? (size_t)j * stride : (size_t)(j / per) * stride + off[j % per];
 }
+
+static inline const real *rowmap_row(RowMap m, int j) {
+    return m.base + rowmap_at(m.stride, m.per, m.off, j);
+}
+
+// CPUID says OSXSAVE and the OS has enabled the AVX-512 register state (XCR0 bits 1-2, 5-7):
+// the part every AVX-512 unit's probe shares (gemm.c, gemm_i8.c).
+int emo_zmm_enabled(void);
 
 // C (M x N) = op(A) op(B) + beta C (beta 0 or 1) in bfloat16, with op(X) as in emo_gemm: op(A)(i, k)
 // is row i at k, or (ta) row k at i; op(B)(k, j) row k at j, or (tb) row j at k. apre: A
@@ -67,8 +75,7 @@ typedef struct {   // as RowMap, over bytes
     const int *off;
 } RowMap8;
 static inline const uint8_t *rowmap8_row(RowMap8 m, int j) {
-    return m.per == 1 ? m.base + (size_t)j * m.stride
-                      : m.base + (size_t)(j / m.per) * m.stride + m.off[j % m.per];
+    return m.base + rowmap_at(m.stride, m.per, m.off, j);
 }
 void emo_gemm_i8q(const I8Pack *a, int N, RowMap8 B, EmoQuant q, real *C, int ldc);
 
