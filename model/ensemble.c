@@ -341,7 +341,7 @@ int ensemble_predict(Ensemble *e, const uint8_t *faces, int n, float *probs, int
     int rc = -1;
     if (!views || !x || !p || !acc) goto out;
     for (int i0 = 0; i0 < n; i0 += per) {
-        int m = n - i0 < per ? n - i0 : per, mv = m * nv;
+        int m = n - i0 < per ? n - i0 : per;
         for (int j = 0; j < m; j++)
             for (int v = 0; v < nv; v++)
                 ensemble_tta_view(faces + (size_t)(i0 + j) * px, tmax, v,
@@ -350,10 +350,8 @@ int ensemble_predict(Ensemble *e, const uint8_t *faces, int n, float *probs, int
         for (int k = 0; k < e->n; k++) {
             Net *net = e->m[k].net;
             int kv = ensemble_tta_views(ensemble_member_tta(e, k, tta));   // views 0 .. kv-1
-            if (kv == nv) net_preprocess(net, views, mv, x);
-            else
-                for (int j = 0; j < m; j++)
-                    net_preprocess(net, views + (size_t)j * nv * px, kv, x + (size_t)j * kv * px);
+            for (int j = 0; j < m; j++)
+                net_preprocess(net, views + (size_t)j * nv * px, kv, x + (size_t)j * kv * px);
             const real *logits = net_forward(net, x, m * kv, 0, NULL);
             if (!logits) goto out;
             softmax(logits, m * kv, ENS_CLASSES, p);
