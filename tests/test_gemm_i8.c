@@ -157,6 +157,7 @@ static const char *NET = "input c=8 h=20 w=20\n"
                          "conv out=32 k=3 pad=1 groups=2\n"   // grouped: bfloat16
                          "relu\n"
                          "conv out=32 k=3 pad=1\n"            // 10x10, im2col: int8
+                         "conv out=32 k=1 stride=2 bias=0\n"  // 1x1, strided (a shortcut): int8
                          "flatten\n"
                          "linear out=7\n";
 
