@@ -292,7 +292,7 @@ static void check_valid(void) {
     net_free(m);
 }
 
-// The four architectures shipped in assets/models, with their PyTorch parameter counts.
+// The architectures shipped in assets/models, with their PyTorch parameter counts.
 static void check_assets(void) {
     static const struct {
         const char *file;
@@ -311,6 +311,15 @@ static void check_assets(void) {
         // stem 288+64; block 32: 2*(9216+64); blocks 64/128/256 with projections:
         // 57728, 230144, 919040; linear 256->7 (1799)
         {"resnet.arch", 1227623, 1 + 4 + 2 * 5 + 3 * 3 * 5 + 2},
+        // the VGGs, convs without bias: 9 * (1*32 + 32*32 + 32*64 + 64*64 + 64*128 + 128*128
+        // + 128*256 + 256*256) = 1170720, bn 2*2*(32+64+128+256), linear 2304->512 (1179648),
+        // bn 1024, linear 512->7 (3591)
+        {"vgg.arch", 2356903, 8 + 8 * 4 + 1 + 4 + 2},
+        // half width: convs 292752, bn 960, linear 1152->256 (294912), bn 512, 256->7 (1799)
+        {"vgg_s.arch", 590935, 8 + 8 * 4 + 1 + 4 + 2},
+        // 1.5 times the width: convs 2633904, bn 2880, linear 3456->512 (1769472), bn 1024,
+        // linear 512->7 (3591)
+        {"vgg_w.arch", 4410871, 8 + 8 * 4 + 1 + 4 + 2},
     };
     for (size_t i = 0; i < sizeof A / sizeof A[0]; i++) {
         char path[1024], err[EMO_ERRLEN];
