@@ -98,10 +98,10 @@ static void test_slow_reader(void) {
         // reads ago (as with a V4L2 camera, the new frames are the ones dropped). "4 reads
         // ago" is when that read happened, not 4 * work: on a loaded machine each nap
         // oversleeps, and the queue's frames are that much older
-        double oldest = at[i >= 4 ? i - 4 : 0] - 0.03;
-        CHECK(f.time <= at[i] + 1e-3 && f.time > oldest,
+        double ago4 = at[i >= 4 ? i - 4 : 0];
+        CHECK(f.time <= at[i] + 1e-3 && f.time > ago4 - 0.03,
               "read %d at %.3f s got the frame of %.3f s (the read 4 before was at %.3f s)", i,
-              at[i], f.time, oldest + 0.03);
+              at[i], f.time, ago4);
         CHECK(f.index > prev, "indices go up");
         prev = f.index;
         nap(work);
