@@ -414,6 +414,146 @@ void emo_gemm_i8q(const I8Pack *a, int N, RowMap8 B, EmoQuant q, real *C, int ld
     gemm_i8(a, N, NULL, &B, q, C, ldc);
 }
 
+// ---- a linear layer's product: few vectors, so A's bytes are the cost, not the multiplies.
+// A's rows quantized as above but stored plainly, each padded with zeros to a multiple of 64
+// bytes; each input vector quantized on its own (one scale from its own range), into bytes
+// padded the same way. One VPDPBUSD takes 64 products of a row and a vector; two rows at a
+// time against up to four vectors keep 8 chains of sums in flight while A streams past once.
+struct I8Rows {
+    int M, K, K64;     // K64: K rounded up to 64, the row stride of a
+    int8_t *a;         // (M x K64)
+    float *scale;      // (M) sa
+    int32_t *rowsum;   // (M) sum_k a[m][k]
+};
+
+I8Rows *emo_pack_i8_rows(int M, int K, const real *A, int lda) {
+    I8Rows *p = calloc(1, sizeof *p);
+    int K64 = (K + 63) / 64 * 64;
+    if (!p || !(p->a = aligned_alloc(64, (size_t)M * K64)) || !(p->scale = malloc(sizeof(float) * M)) ||
+        !(p->rowsum = malloc(sizeof(int32_t) * M))) {
+        emo_free_i8_rows(p);
+        return NULL;
+    }
+    p->M = M, p->K = K, p->K64 = K64;
+    memset(p->a, 0, (size_t)M * K64);
+    for (int m = 0; m < M; m++) {
+        const real *row = A + (size_t)m * lda;
+        float mx = 0;
+        for (int k = 0; k < K; k++) mx = fmaxf(mx, fabsf(row[k]));
+        float s = mx > 0 ? mx / 127 : 1;
+        int32_t sum = 0;
+        for (int k = 0; k < K; k++) {
+            int q = (int)nearbyintf(row[k] / s);
+            q = q < -127 ? -127 : q > 127 ? 127 : q;
+            sum += q;
+            p->a[(size_t)m * K64 + k] = (int8_t)q;
+        }
+        p->scale[m] = s;
+        p->rowsum[m] = sum;
+    }
+    return p;
+}
+
+void emo_free_i8_rows(I8Rows *p) {
+    if (!p) return;
+    free(p->a);
+    free(p->scale);
+    free(p->rowsum);
+    free(p);
+}
+
+// Y[j][m] (j < nv <= 4) = sa[m] sb[j] (sum_k a[m][k] xq[j][k] - z[j] rowsum[m]).
+#define ROWS_DOT(J)                                                                \
+    do {                                                                           \
+        if ((J) < nv) {                                                            \
+            __m512i u = _mm512_load_si512(xq + (size_t)(J) * K64 + k);             \
+            s0##J = dpbusd(s0##J, u, w0);                                          \
+            s1##J = dpbusd(s1##J, u, w1);                                          \
+        }                                                                          \
+    } while (0)
+#define ROWS_OUT(J)                                                                \
+    do {                                                                           \
+        if ((J) < nv) {                                                            \
+            float f = sb[J];                                                       \
+            int32_t zr0 = z[J] * p->rowsum[m], zr1 = m1 < M ? z[J] * p->rowsum[m1] : 0; \
+            Y[(size_t)(J) * ldy + m] =                                             \
+                p->scale[m] * f * (float)(_mm512_reduce_add_epi32(s0##J) - zr0);   \
+            if (m1 < M)                                                            \
+                Y[(size_t)(J) * ldy + m1] =                                        \
+                    p->scale[m1] * f * (float)(_mm512_reduce_add_epi32(s1##J) - zr1); \
+        }                                                                          \
+    } while (0)
+VNNI static void rows4(const I8Rows *p, int nv, const uint8_t *xq, const float *sb, const int *z,
+                       float *Y, int ldy) {
+    int M = p->M, K64 = p->K64;
+    for (int m = 0; m < M; m += 2) {
+        int m1 = m + 1;
+        const int8_t *a0 = p->a + (size_t)m * K64, *a1 = m1 < M ? a0 + K64 : a0;
+        __m512i s00 = _mm512_setzero_si512(), s01 = s00, s02 = s00, s03 = s00;
+        __m512i s10 = s00, s11 = s00, s12 = s00, s13 = s00;
+        for (int k = 0; k < K64; k += 64) {
+            __m512i w0 = _mm512_load_si512(a0 + k), w1 = _mm512_load_si512(a1 + k);
+            ROWS_DOT(0);
+            ROWS_DOT(1);
+            ROWS_DOT(2);
+            ROWS_DOT(3);
+        }
+        ROWS_OUT(0);
+        ROWS_OUT(1);
+        ROWS_OUT(2);
+        ROWS_OUT(3);
+    }
+}
+#undef ROWS_DOT
+#undef ROWS_OUT
+
+static _Thread_local uint8_t *r_buf;
+static _Thread_local size_t r_cap;
+
+void emo_gemv_i8(const I8Rows *p, int N, const real *X, int ldx, real *Y, int ldy) {
+    int K = p->K, K64 = p->K64;
+    size_t need = (size_t)4 * K64;
+    if (need > r_cap) {
+        free(r_buf);
+        r_buf = aligned_alloc(64, need);
+        r_cap = r_buf ? need : 0;
+    }
+    for (int j0 = 0; j0 < N; j0 += 4) {
+        int nv = N - j0 < 4 ? N - j0 : 4;
+        float sb[4];
+        int z[4];
+        for (int j = 0; j < nv; j++) {
+            const real *x = X + (size_t)(j0 + j) * ldx;
+            float lo, hi;
+            emo_range(x, (size_t)K, &lo, &hi);
+            EmoQuant q = emo_quant(lo, hi);
+            sb[j] = q.scale, z[j] = q.zero;
+            if (r_buf) {
+                quantize_vnni(x, (size_t)K, quant_of(q), r_buf + (size_t)j * K64);
+                memset(r_buf + (size_t)j * K64 + K, 0, (size_t)(K64 - K));   // A is zero there
+            }
+        }
+        if (r_buf) {
+            rows4(p, nv, r_buf, sb, z, Y + (size_t)j0 * ldy, ldy);
+            continue;
+        }
+        // out of memory for the bytes: the same product, one at a time
+        for (int j = 0; j < nv; j++) {
+            const real *x = X + (size_t)(j0 + j) * ldx;
+            Quant q = quant_of((EmoQuant){sb[j], z[j]});
+            for (int m = 0; m < p->M; m++) {
+                int64_t acc = 0;
+                for (int k = 0; k < K; k++) {
+                    int b = (int)nearbyintf(x[k] * q.inv) + q.z;
+                    acc += (int64_t)p->a[(size_t)m * K64 + k] * (b < 0 ? 0 : b > 255 ? 255 : b);
+                }
+                Y[(size_t)(j0 + j) * ldy + m] =
+                    p->scale[m] * sb[j] * (float)(acc - (int64_t)q.z * p->rowsum[m]);
+            }
+        }
+    }
+}
+
 #else   // the double build has no int8 path
 
 I8Pack *emo_pack_i8(int M, int K, const real *A, int lda) {
@@ -439,6 +579,15 @@ void emo_quantize(const real *x, size_t n, EmoQuant q, uint8_t *out) {
 }
 void emo_gemm_i8q(const I8Pack *a, int N, RowMap8 B, EmoQuant q, real *C, int ldc) {
     (void)a, (void)N, (void)B, (void)q, (void)C, (void)ldc;
+    abort();
+}
+I8Rows *emo_pack_i8_rows(int M, int K, const real *A, int lda) {
+    (void)M, (void)K, (void)A, (void)lda;
+    return NULL;
+}
+void emo_free_i8_rows(I8Rows *p) { (void)p; }
+void emo_gemv_i8(const I8Rows *p, int N, const real *X, int ldx, real *Y, int ldy) {
+    (void)p, (void)N, (void)X, (void)ldx, (void)Y, (void)ldy;
     abort();
 }
 #endif

@@ -78,6 +78,13 @@ static inline const uint8_t *rowmap8_row(RowMap8 m, int j) {
     return m.base + rowmap_at(m.stride, m.per, m.off, j);
 }
 void emo_gemm_i8q(const I8Pack *a, int N, RowMap8 B, EmoQuant q, real *C, int ldc);
+// A linear layer's 8-bit product (in int8 mode): Y (N x M, row stride ldy) = X A^T for X's N
+// rows (stride ldx), A (M x K) quantized per row as above, each row of X with its own scale from
+// its own range. For few rows: A is read once per four of them.
+typedef struct I8Rows I8Rows;
+I8Rows *emo_pack_i8_rows(int M, int K, const real *A, int lda);   // NULL when out of memory
+void emo_free_i8_rows(I8Rows *p);
+void emo_gemv_i8(const I8Rows *p, int N, const real *X, int ldx, real *Y, int ldy);
 
 // Run a loop on several threads only when it is big enough to pay for the fork.
 #define PAR_MIN 32768

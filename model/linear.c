@@ -13,12 +13,16 @@ typedef struct {
     real *b, *db;   // (out), NULL without bias
     real *fold_b;      // (out) bias made by folding a batchnorm; owned
     uint16_t *wpack;   // frozen in bfloat16 mode: W packed into bfloat16 tiles (emo_pack_a); owned
+    I8Rows *i8;        // frozen in int8 mode: W in 8 bits, a row per output (emo_pack_i8_rows); owned
 } Linear;
 
 static void linear_forward(Layer *l, const real *x, real *y, int n, Ctx *c) {
     Linear *li = (Linear *)l;
     int in = l->in.c, out = l->out.c;
-    if (li->wpack) {
+    if (li->i8 && emo_int8()) {
+        // W's bytes are the cost at the batch sizes of live use: 8 bits read once per 4 inputs
+        emo_gemv_i8(li->i8, n, x, in, y, out);
+    } else if (li->wpack) {
         // y^T (out x n) = W x^T from the packed W, in the workspace; then y is its transpose.
         // W is read once, as bfloat16, where sgemm would copy all of it on every call.
         real *t = c->ws;
@@ -71,6 +75,7 @@ static void linear_init(Layer *l, Rng *rng) {
 static void linear_destroy(Layer *l) {
     free(((Linear *)l)->fold_b);
     free(((Linear *)l)->wpack);
+    emo_free_i8_rows(((Linear *)l)->i8);
 }
 
 static double linear_flops(const Layer *l) { return 2.0 * l->in.c * l->out.c; }
@@ -130,6 +135,7 @@ int linear_freeze(Layer *l) {
     Linear *li = (Linear *)l;
     int in = l->in.c, out = l->out.c;
     if (!emo_bf16() || li->wpack || out < 32 || in < 32) return 0;   // narrow: sgemm as it is
+    if (emo_int8() && in >= 64 && !(li->i8 = emo_pack_i8_rows(out, in, li->w, in))) return -1;
     size_t len = emo_packed_len(out, in);
     if (!(li->wpack = aligned_alloc(64, len * sizeof(uint16_t)))) return -1;
     emo_pack_a(out, in, li->w, in, li->wpack);

@@ -53,8 +53,9 @@ const char *emo_bf16_unit(void);   // "amx", "avx512-bf16" or "none"
 // Inference only, on top of bfloat16 mode: networks frozen in int8 mode (net_fold_bn) keep
 // their convolutions' weights as 8-bit integers, one scale per output channel, and quantize
 // each convolution's input to 8 bits on the fly (one scale per call, from its range), so that
-// VPDPBUSD multiplies four bytes where VDPBF16PS multiplies two bfloat16; the other products
-// stay in bfloat16. Needs AVX512-VNNI (Ice Lake and later Xeons, AMD Zen 4 and later) and
+// VPDPBUSD multiplies four bytes where VDPBF16PS multiplies two bfloat16. Wide linear layers
+// (at least 64 inputs and 32 outputs) keep 8-bit weights too and quantize each input vector on
+// its own; the other products stay in bfloat16. Needs AVX512-VNNI (Ice Lake and later Xeons, AMD Zen 4 and later) and
 // AVX512-BF16 or AMX. Process-wide; off by default.
 int emo_int8_available(void);   // 1: this CPU can
 int emo_set_int8(int on);       // on: also turns bfloat16 on; 0, or -1 when not available

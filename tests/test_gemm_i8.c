@@ -10,8 +10,12 @@
 // (plus z sum |a|). The quantized product must also stay near the float32 one (relative L2
 // under 2 %, a check on the definition's scales, not only on its arithmetic).
 //
+// The linear layers' product (emo_gemv_i8: each input row its own scale) against the same
+// definition row by row.
+//
 // Then a frozen network whose convolutions take the 8-bit path (the padded-plane path and
-// im2col; a grouped one stays in bfloat16) against float32: outputs within 5 % relative L2.
+// im2col; a grouped one stays in bfloat16), and a linear layer too, against float32: outputs
+// within 5 % relative L2.
 // Skipped, saying so, on a CPU without AVX512-VNNI and AVX512-BF16 (or AMX).
 #include <math.h>
 #include <stdint.h>
@@ -129,6 +133,68 @@ static void check(int M, int N, int K, int views, int sign, uint64_t seed) {
     free(got);
 }
 
+// A linear layer's product (emo_gemv_i8): Y (N x M) = X A^T with each row of X quantized on its
+// own, against the same definition per row; N over one group of four and not a multiple of it,
+// K not a multiple of 64, M odd, rows never negative, signed, and all zero.
+static void check_rows(int M, int N, int K, int sign, uint64_t seed) {
+    Rng rng;
+    rng_seed(&rng, seed);
+    int lda = K + 5, ldx = K + 3, ldy = M + 2;
+    float *A = malloc(sizeof(float) * (size_t)M * lda), *X = malloc(sizeof(float) * (size_t)N * ldx);
+    float *Y = malloc(sizeof(float) * (size_t)N * ldy);
+    for (size_t i = 0; i < (size_t)M * lda; i++) A[i] = 2 * rng_uniform(&rng) - 1;
+    for (int j = 0; j < N; j++)
+        for (int k = 0; k < ldx; k++)   // row j scaled by j + 1: each row its own range
+            X[(size_t)j * ldx + k] = (j + 1) * (sign ? 2 * rng_uniform(&rng) - 1
+                                                     : rng_uniform(&rng) < 0.3f ? 0 : rng_uniform(&rng));
+    if (N > 2) memset(X + 2 * (size_t)ldx, 0, sizeof(float) * K);   // an all-zero row
+    for (size_t i = 0; i < (size_t)N * ldy; i++) Y[i] = NAN;
+    I8Rows *p = emo_pack_i8_rows(M, K, A, lda);
+    CHECK(p != NULL, "pack rows");
+    if (!p) return;
+    emo_gemv_i8(p, N, X, ldx, Y, ldy);
+    int bad = 0, nan = 0;
+    double worst = 0, num = 0, den = 0;
+    for (int j = 0; j < N; j++) {
+        const float *x = X + (size_t)j * ldx;
+        float lo = 0, hi = 0;
+        for (int k = 0; k < K; k++) lo = fminf(lo, x[k]), hi = fmaxf(hi, x[k]);
+        int z = lo >= 0 ? 0 : 128;
+        float sb = z ? fmaxf(-lo, hi) / 127 : hi / 255;
+        if (!(sb > 0)) sb = 1;
+        for (int m = 0; m < M; m++) {
+            const float *a = A + (size_t)m * lda;
+            float mx = 0;
+            for (int k = 0; k < K; k++) mx = fmaxf(mx, fabsf(a[k]));
+            float sa = mx > 0 ? mx / 127 : 1;
+            int64_t acc = 0, mag = 0;
+            double ex = 0;
+            for (int k = 0; k < K; k++) {
+                int aq = clampi((int)nearbyintf(a[k] / sa), -127, 127);
+                int b = clampi((int)nearbyintf(x[k] * (1 / sb)) + z, 0, 255);
+                acc += (int64_t)aq * (b - z);
+                mag += (int64_t)abs(aq) * (abs(b - z) + z);
+                ex += (double)a[k] * x[k];
+            }
+            double w = (double)sa * sb * (double)acc, tol = 1e-5 * sa * sb * (double)mag + 1e-30;
+            float got = Y[(size_t)j * ldy + m];
+            double e = fabs(got - w) / tol;
+            if (!(e <= 1)) bad++;
+            if (got != got) nan++;
+            if (e > worst || e != e) worst = e;
+            num += (got - ex) * (got - ex), den += ex * ex;
+        }
+    }
+    CHECK(bad == 0 && nan == 0, "int8 rows %dx%dx%d sign %d: %d wrong (%d unwritten), worst %.3g of tolerance",
+          M, N, K, sign, bad, nan, worst);
+    double q = sqrt(num / (den + 1e-30));
+    CHECK(q < 0.02, "int8 rows %dx%dx%d: %.3g relative L2 from float32", M, N, K, q);
+    emo_free_i8_rows(p);
+    free(A);
+    free(X);
+    free(Y);
+}
+
 // An all-zero input: C is exactly zero (the zero point cancels).
 static void check_zero(void) {
     enum { M = 40, N = 50, K = 70 };
@@ -159,6 +225,8 @@ static const char *NET = "input c=8 h=20 w=20\n"
                          "conv out=32 k=3 pad=1\n"            // 10x10, im2col: int8
                          "conv out=32 k=1 stride=2 bias=0\n"  // 1x1, strided (a shortcut): int8
                          "flatten\n"
+                         "linear out=40\n"                   // 800 -> 40: int8 rows
+                         "relu\n"
                          "linear out=7\n";
 
 static void net_out(int mode, int n, real *y) {
@@ -215,6 +283,9 @@ int main(void) {
         for (int t = 0; t < 4; t++, seed++) check(shapes[s][0], shapes[s][1], shapes[s][2], t & 1, t >> 1, seed);
 #pragma omp parallel for num_threads(2)
     for (int s = 0; s < 10; s++) check(shapes[s][0], shapes[s][1], shapes[s][2], s & 1, 0, 100 + s);
+    static const int rshapes[][3] = {{7, 1, 64}, {33, 2, 100}, {512, 4, 2304}, {65, 5, 129}, {40, 9, 800}};
+    for (size_t s = 0; s < sizeof rshapes / sizeof *rshapes; s++)
+        for (int sign = 0; sign < 2; sign++, seed++) check_rows(rshapes[s][0], rshapes[s][1], rshapes[s][2], sign, seed);
     check_zero();
     check_net();
     CHECK(!emo_int8(), "int8 off");
