@@ -79,31 +79,39 @@ static size_t a8_at(int M, int K, int m, int k) {
            (size_t)(m % 16) * 64 + (k - k0) % 64;
 }
 
+// One row of weights to 8 bits: q[k] = round(row[k] / s) in [-127, 127], s = max |row| / 127
+// (1 for a zero row); returns s, and the sum of q in *sum.
+static float quant_row(const real *row, int K, int8_t *q, int32_t *sum) {
+    float mx = 0;
+    for (int k = 0; k < K; k++) mx = fmaxf(mx, fabsf(row[k]));
+    float s = mx > 0 ? mx / 127 : 1;
+    int32_t t = 0;
+    for (int k = 0; k < K; k++) {
+        int v = (int)nearbyintf(row[k] / s);
+        q[k] = (int8_t)(v < -127 ? -127 : v > 127 ? 127 : v);
+        t += q[k];
+    }
+    *sum = t;
+    return s;
+}
+
 I8Pack *emo_pack_i8(int M, int K, const real *A, int lda) {
     I8Pack *p = calloc(1, sizeof *p);
     size_t len = (size_t)((M + 31) / 32) * 2 * ((K + 63) / 64) * T8;
-    if (!p || !(p->a = aligned_alloc(64, len)) || !(p->scale = malloc(sizeof(float) * M)) ||
+    int8_t *q = malloc((size_t)K);
+    if (!p || !q || !(p->a = aligned_alloc(64, len)) || !(p->scale = malloc(sizeof(float) * M)) ||
         !(p->rowsum = malloc(sizeof(int32_t) * M))) {
+        free(q);
         emo_free_i8(p);
         return NULL;
     }
     p->M = M, p->K = K;
     memset(p->a, 0, len);
     for (int m = 0; m < M; m++) {
-        const real *row = A + (size_t)m * lda;
-        float mx = 0;
-        for (int k = 0; k < K; k++) mx = fmaxf(mx, fabsf(row[k]));
-        float s = mx > 0 ? mx / 127 : 1;
-        int32_t sum = 0;
-        for (int k = 0; k < K; k++) {
-            int q = (int)nearbyintf(row[k] / s);
-            q = q < -127 ? -127 : q > 127 ? 127 : q;
-            sum += q;
-            p->a[a8_at(M, K, m, k)] = (uint8_t)(int8_t)q;
-        }
-        p->scale[m] = s;
-        p->rowsum[m] = sum;
+        p->scale[m] = quant_row(A + (size_t)m * lda, K, q, &p->rowsum[m]);
+        for (int k = 0; k < K; k++) p->a[a8_at(M, K, m, k)] = (uint8_t)q[k];
     }
+    free(q);
     return p;
 }
 
@@ -436,21 +444,8 @@ I8Rows *emo_pack_i8_rows(int M, int K, const real *A, int lda) {
     }
     p->M = M, p->K = K, p->K64 = K64;
     memset(p->a, 0, (size_t)M * K64);
-    for (int m = 0; m < M; m++) {
-        const real *row = A + (size_t)m * lda;
-        float mx = 0;
-        for (int k = 0; k < K; k++) mx = fmaxf(mx, fabsf(row[k]));
-        float s = mx > 0 ? mx / 127 : 1;
-        int32_t sum = 0;
-        for (int k = 0; k < K; k++) {
-            int q = (int)nearbyintf(row[k] / s);
-            q = q < -127 ? -127 : q > 127 ? 127 : q;
-            sum += q;
-            p->a[(size_t)m * K64 + k] = (int8_t)q;
-        }
-        p->scale[m] = s;
-        p->rowsum[m] = sum;
-    }
+    for (int m = 0; m < M; m++)
+        p->scale[m] = quant_row(A + (size_t)m * lda, K, p->a + (size_t)m * K64, &p->rowsum[m]);
     return p;
 }
 
