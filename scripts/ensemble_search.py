@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Pick ensemble weights on PublicTest from members' saved probabilities.
 
-usage: scripts/ensemble_search.py [--grid 0,0.5,1,2,3] [--all] [--geometric]
+usage: scripts/ensemble_search.py [--grid 0,0.5,1,2,3] [--all] [--geometric] [--temp T]
            [--one NAME=ONE_VIEW.csv ...] [--ms NAME=MS ... --budget MS [--overhead MS]]
            [--group NAME,NAME,... ...] NAME=PREDICTIONS.csv ...
 
@@ -11,7 +11,9 @@ in the same order. Every combination of weights from the grid is scored as emoca
 ensemble scores it (the weighted mean of the members' probabilities, then the arg max), and
 the best ones are printed with accuracy, macro F1 and disgust recall. With --all every
 member must have a weight above 0. With --geometric the members are combined by the weighted
-mean of their log-probabilities instead (not what emocam does; for comparison). The figure
+mean of their log-probabilities instead (not what emocam does; for comparison). With --temp T
+each member's probabilities are raised to 1/T and renormalised first (not what emocam does;
+T < 1 sharpens them, T > 1 flattens them; for comparison). The figure
 to report is the one `emocam-train eval --ensemble LIST` then measures; this only chooses
 the weights.
 
@@ -76,10 +78,16 @@ def scores(labels, pred):
     return acc, float(np.mean(f1s)), recalls
 
 
+def sharpen(p, temp):
+    q = np.power(np.clip(p, 1e-9, 1), 1 / temp)
+    return q / q.sum(1, keepdims=True)
+
+
 def main(argv):
     grid = [0, 0.5, 1, 2, 3]
     need_all = False
     geometric = False
+    temp = 1.0
     members = []
     one, ms, groups = {}, {}, []
     budget, overhead = None, 0.0
@@ -94,6 +102,13 @@ def main(argv):
             need_all = True
         elif a == "--geometric":
             geometric = True
+        elif a == "--temp":
+            try:
+                temp = float(next(args))
+            except (StopIteration, ValueError):
+                fail("--temp needs a number")
+            if not temp > 0:
+                fail(f"--temp {temp:g}: must be above 0")
         elif a in ("--one", "--ms"):
             v = next(args, "")
             if "=" not in v:
@@ -135,6 +150,9 @@ def main(argv):
         fail("--budget needs --ms for every member")
     labels, probs = load_members(members + [(n, one[n]) for n in names if n in one])
     flip, single = probs[: len(names)], dict(zip([n for n in names if n in one], probs[len(names):]))
+    if temp != 1:
+        flip = [sharpen(p, temp) for p in flip]
+        single = {n: sharpen(p, temp) for n, p in single.items()}
     transform = (lambda p: np.log(np.clip(p, 1e-6, 1))) if geometric else (lambda p: p)
     for n, p in zip(names, flip):
         acc, f1, rec = scores(labels, p.argmax(1))
@@ -164,7 +182,7 @@ def main(argv):
         acc, f1, rec = scores(labels, mix.argmax(1))
         results.append((acc, f1, rec[1], cost, combo))
     results.sort(key=lambda r: (-r[0], -r[1], r[3]))
-    rule = "geometric" if geometric else "arithmetic"
+    rule = ("geometric" if geometric else "arithmetic") + (f", temperature {temp:g}" if temp != 1 else "")
     print(f"best of {len(results)} weightings, {rule} mean ({', '.join(names)}):")
     for acc, f1, dis, cost, combo in results[:10]:
         w = " ".join(f"{w:g}" + ("" if not one or not w else "/1" if v == 1 else "/2") for w, v, _ in combo)
