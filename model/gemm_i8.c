@@ -95,18 +95,32 @@ static float quant_row(const real *row, int K, int8_t *q, int32_t *sum) {
     return s;
 }
 
+// A's bytes (len, zeroed), scales and row sums; 0, or -1 when out of memory (i8_release frees
+// what was allocated).
+static int i8_alloc(I8Pack *p, int M, int K, size_t len) {
+    p->M = M, p->K = K;
+    if (!(p->a = aligned_alloc(64, len)) || !(p->scale = malloc(sizeof(float) * M)) ||
+        !(p->rowsum = malloc(sizeof(int32_t) * M)))
+        return -1;
+    memset(p->a, 0, len);
+    return 0;
+}
+
+static void i8_release(I8Pack *p) {
+    free(p->a);
+    free(p->scale);
+    free(p->rowsum);
+}
+
 I8Pack *emo_pack_i8(int M, int K, const real *A, int lda) {
     I8Pack *p = calloc(1, sizeof *p);
     size_t len = (size_t)((M + 31) / 32) * 2 * ((K + 63) / 64) * T8;
     int8_t *q = malloc((size_t)K);
-    if (!p || !q || !(p->a = aligned_alloc(64, len)) || !(p->scale = malloc(sizeof(float) * M)) ||
-        !(p->rowsum = malloc(sizeof(int32_t) * M))) {
+    if (!p || !q || i8_alloc(p, M, K, len)) {
         free(q);
         emo_free_i8(p);
         return NULL;
     }
-    p->M = M, p->K = K;
-    memset(p->a, 0, len);
     for (int m = 0; m < M; m++) {
         p->scale[m] = quant_row(A + (size_t)m * lda, K, q, &p->rowsum[m]);
         for (int k = 0; k < K; k++) p->a[a8_at(M, K, m, k)] = (uint8_t)q[k];
@@ -117,9 +131,7 @@ I8Pack *emo_pack_i8(int M, int K, const real *A, int lda) {
 
 void emo_free_i8(I8Pack *p) {
     if (!p) return;
-    free(p->a);
-    free(p->scale);
-    free(p->rowsum);
+    i8_release(p);
     free(p);
 }
 
@@ -428,33 +440,28 @@ void emo_gemm_i8q(const I8Pack *a, int N, RowMap8 B, EmoQuant q, real *C, int ld
 // padded the same way. One VPDPBUSD takes 64 products of a row and a vector; two rows at a
 // time against up to four vectors keep 8 chains of sums in flight while A streams past once.
 struct I8Rows {
-    int M, K, K64;     // K64: K rounded up to 64, the row stride of a
-    int8_t *a;         // (M x K64)
-    float *scale;      // (M) sa
-    int32_t *rowsum;   // (M) sum_k a[m][k]
+    I8Pack w;   // a: plain rows of K64 bytes (int8 values), not tiles
+    int K64;    // K rounded up to 64, the row stride of w.a
 };
 
 I8Rows *emo_pack_i8_rows(int M, int K, const real *A, int lda) {
-    I8Rows *p = calloc(1, sizeof *p);
+    I8Rows *r = calloc(1, sizeof *r);
     int K64 = (K + 63) / 64 * 64;
-    if (!p || !(p->a = aligned_alloc(64, (size_t)M * K64)) || !(p->scale = malloc(sizeof(float) * M)) ||
-        !(p->rowsum = malloc(sizeof(int32_t) * M))) {
-        emo_free_i8_rows(p);
+    if (!r || i8_alloc(&r->w, M, K, (size_t)M * K64)) {
+        emo_free_i8_rows(r);
         return NULL;
     }
-    p->M = M, p->K = K, p->K64 = K64;
-    memset(p->a, 0, (size_t)M * K64);
+    r->K64 = K64;
+    int8_t *a = (int8_t *)r->w.a;
     for (int m = 0; m < M; m++)
-        p->scale[m] = quant_row(A + (size_t)m * lda, K, p->a + (size_t)m * K64, &p->rowsum[m]);
-    return p;
+        r->w.scale[m] = quant_row(A + (size_t)m * lda, K, a + (size_t)m * K64, &r->w.rowsum[m]);
+    return r;
 }
 
-void emo_free_i8_rows(I8Rows *p) {
-    if (!p) return;
-    free(p->a);
-    free(p->scale);
-    free(p->rowsum);
-    free(p);
+void emo_free_i8_rows(I8Rows *r) {
+    if (!r) return;
+    i8_release(&r->w);
+    free(r);
 }
 
 // Y[j][m] (j < nv <= 4) = sa[m] sb[j] (sum_k a[m][k] xq[j][k] - z[j] rowsum[m]).
@@ -478,12 +485,13 @@ void emo_free_i8_rows(I8Rows *p) {
                     p->scale[m1] * f * (float)(_mm512_reduce_add_epi32(s1##J) - zr1); \
         }                                                                          \
     } while (0)
-VNNI static void rows4(const I8Rows *p, int nv, const uint8_t *xq, const float *sb, const int *z,
+VNNI static void rows4(const I8Rows *r, int nv, const uint8_t *xq, const float *sb, const int *z,
                        float *Y, int ldy) {
-    int M = p->M, K64 = p->K64;
+    const I8Pack *p = &r->w;
+    int M = p->M, K64 = r->K64;
     for (int m = 0; m < M; m += 2) {
         int m1 = m + 1;
-        const int8_t *a0 = p->a + (size_t)m * K64, *a1 = m1 < M ? a0 + K64 : a0;
+        const int8_t *a0 = (const int8_t *)p->a + (size_t)m * K64, *a1 = m1 < M ? a0 + K64 : a0;
         __m512i s00 = _mm512_setzero_si512(), s01 = s00, s02 = s00, s03 = s00;
         __m512i s10 = s00, s11 = s00, s12 = s00, s13 = s00;
         for (int k = 0; k < K64; k += 64) {
@@ -505,8 +513,9 @@ VNNI static void rows4(const I8Rows *p, int nv, const uint8_t *xq, const float *
 static _Thread_local uint8_t *r_buf;
 static _Thread_local size_t r_cap;
 
-void emo_gemv_i8(const I8Rows *p, int N, const real *X, int ldx, real *Y, int ldy) {
-    int K = p->K, K64 = p->K64;
+void emo_gemv_i8(const I8Rows *r, int N, const real *X, int ldx, real *Y, int ldy) {
+    const I8Pack *p = &r->w;
+    int K = p->K, K64 = r->K64;
     size_t need = (size_t)4 * K64;
     if (need > r_cap) {
         free(r_buf);
@@ -529,7 +538,7 @@ void emo_gemv_i8(const I8Rows *p, int N, const real *X, int ldx, real *Y, int ld
             }
         }
         if (r_buf) {
-            rows4(p, nv, r_buf, sb, z, Y + (size_t)j0 * ldy, ldy);
+            rows4(r, nv, r_buf, sb, z, Y + (size_t)j0 * ldy, ldy);
             continue;
         }
         // out of memory for the bytes: the same product, one at a time
@@ -540,7 +549,7 @@ void emo_gemv_i8(const I8Rows *p, int N, const real *X, int ldx, real *Y, int ld
                 int64_t acc = 0;
                 for (int k = 0; k < K; k++) {
                     int b = (int)nearbyintf(x[k] * q.inv) + q.z;
-                    acc += (int64_t)p->a[(size_t)m * K64 + k] * (b < 0 ? 0 : b > 255 ? 255 : b);
+                    acc += (int64_t)(int8_t)p->a[(size_t)m * K64 + k] * (b < 0 ? 0 : b > 255 ? 255 : b);
                 }
                 Y[(size_t)(j0 + j) * ldy + m] =
                     p->scale[m] * sb[j] * (float)(acc - (int64_t)q.z * p->rowsum[m]);
