@@ -78,7 +78,7 @@ def scores(labels, pred):
     return acc, float(np.mean(f1s)), recalls
 
 
-def sharpen(p, temp):
+def temper(p, temp):
     q = np.power(np.clip(p, 1e-9, 1), 1 / temp)
     return q / q.sum(1, keepdims=True)
 
@@ -151,8 +151,8 @@ def main(argv):
     labels, probs = load_members(members + [(n, one[n]) for n in names if n in one])
     flip, single = probs[: len(names)], dict(zip([n for n in names if n in one], probs[len(names):]))
     if temp != 1:
-        flip = [sharpen(p, temp) for p in flip]
-        single = {n: sharpen(p, temp) for n, p in single.items()}
+        flip = [temper(p, temp) for p in flip]
+        single = {n: temper(p, temp) for n, p in single.items()}
     transform = (lambda p: np.log(np.clip(p, 1e-6, 1))) if geometric else (lambda p: p)
     for n, p in zip(names, flip):
         acc, f1, rec = scores(labels, p.argmax(1))
