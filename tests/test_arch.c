@@ -1,6 +1,6 @@
 // test_arch.c: the architecture text parser. Every error names the file and the line; valid
 // texts give the expected shapes, tensor names and parameter counts (counted by hand the way
-// PyTorch counts them); the four architectures in assets/models parse.
+// PyTorch counts them); the architectures in assets/models parse.
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -320,6 +320,9 @@ static void check_assets(void) {
         // 1.5 times the width: convs 2633904, bn 2880, linear 3456->512 (1769472), bn 1024,
         // linear 512->7 (3591)
         {"vgg_w.arch", 4410871, 8 + 8 * 4 + 1 + 4 + 2},
+        // vgg.arch with a CBAM block after each of its four pools: cbam_cnn.arch's 390, 1194
+        // and 4338 at 32, 64 and 128 channels, and 16770 at 256 (2*256*32 + 32 + 256 + 98)
+        {"cbam_v.arch", 2379595, 8 + 8 * 4 + 1 + 4 + 2 + 4 * 5},
     };
     for (size_t i = 0; i < sizeof A / sizeof A[0]; i++) {
         char path[1024], err[EMO_ERRLEN];
