@@ -6,6 +6,7 @@
 //   - init = WEIGHTS starts from those weights, and refuses another architecture's;
 //   - killing the trainer at random moments (with SIGKILL, often inside a checkpoint write)
 //     always leaves a loadable checkpoint and never a partial file under a final name;
+//   - while another process holds the run's lock, --resume is refused with its pid;
 //   - a loss that is no longer finite stops the run with a message;
 //   - bad arguments and settings give a one-line error and exit 2.
 #include <dirent.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -194,6 +196,19 @@ static void test_resume(void) {
     rc = run(logf, a);
     CHECK(rc == 0, "first half failed (%d)", rc);
     char *r[] = {EMOCAM_TRAIN_BIN, "train", "--resume", part, NULL};
+    // while another process trains the run (holds RUN/lock), a resume is refused
+    char lockp[700];
+    snprintf(lockp, sizeof lockp, "%s/lock", part);
+    int lfd = open(lockp, O_RDWR | O_CREAT, 0644);
+    CHECK(lfd >= 0 && flock(lfd, LOCK_EX | LOCK_NB) == 0, "cannot lock %s", lockp);
+    CHECK(ftruncate(lfd, 0) == 0 && dprintf(lfd, "%ld\n", (long)getpid()) > 0, "cannot write %s", lockp);
+    snprintf(logf, sizeof logf, "%s/locked.out", dir);
+    rc = run(logf, r);
+    char *held = slurp(logf, NULL), want[64];
+    snprintf(want, sizeof want, "another emocam-train (pid %ld)", (long)getpid());
+    CHECK(rc == 1 && held && strstr(held, want), "resume of a locked run: %d %s", rc, held ? held : "");
+    free(held);
+    close(lfd);
     snprintf(logf, sizeof logf, "%s/resume.out", dir);
     rc = run(logf, r);
     CHECK(rc == 0, "resume failed (%d), see %s", rc, logf);

@@ -10,18 +10,22 @@
 //   epoch-NNN.weights  with keep_epochs: the weights after each epoch (emocam-train average)
 //   last.ckpt      weights + optimizer moments + epoch + scheduler and early-stop state +
 //                  the log so far; with the seed this is everything a resume needs
+//   lock           the process id of the emocam-train training the run; while it holds the
+//                  file's flock, a second `train --resume RUN` is refused
 // Every file is written to a temporary name and renamed into place, so a kill at any moment
 // loses at most the epoch in progress. `--resume RUN` continues the run exactly: batches, data
 // augmentation and dropout masks are drawn from Rngs seeded by (seed, epoch, batch), so a
 // resumed run computes the same numbers as an uninterrupted one.
 #include <cblas.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <omp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -451,6 +455,36 @@ static int mkdir_run(const char *run, char *err, size_t errlen) {
     return -1;
 }
 
+// One process trains a run at a time. Two would overwrite each other's checkpoints and epoch
+// files with runs that differ (a second `--resume` started while the first is still going), so
+// the trainer holds an flock on RUN/lock until it exits, and a second one is turned away.
+static int lock_run(const char *run, int *fd, char *err, size_t errlen) {
+    char p[1200];
+    snprintf(p, sizeof p, "%s/lock", run);
+    *fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (*fd < 0) {
+        snprintf(err, errlen, "%s: %s", p, strerror(errno));
+        return -1;
+    }
+    if (flock(*fd, LOCK_EX | LOCK_NB)) {
+        int busy = errno == EWOULDBLOCK;
+        char pid[24] = "";
+        ssize_t k = busy ? read(*fd, pid, sizeof pid - 1) : 0;
+        pid[k > 0 ? k : 0] = 0;
+        pid[strcspn(pid, "\n")] = 0;
+        if (busy)
+            snprintf(err, errlen, "%s: another emocam-train (pid %s) is training this run; stop it "
+                     "or wait for it to finish", run, pid[0] ? pid : "?");
+        else
+            snprintf(err, errlen, "%s: cannot lock: %s", p, strerror(errno));
+        close(*fd);
+        *fd = -1;
+        return -1;
+    }
+    if (ftruncate(*fd, 0) == 0) dprintf(*fd, "%ld\n", (long)getpid());   // for the message only
+    return 0;
+}
+
 // ---- the run
 // Loss and accuracy of the eval-mode network on n preprocessed faces.
 static void evaluate(Net *net, const real *x, const int *y, int n, int batch, const real *cw,
@@ -714,6 +748,7 @@ static int run_training(TrainConfig *cfg, const char *run, int resume, int stop_
     real *soft = NULL, *q = NULL;   // the teacher's targets (d.n, 7); one batch's targets
     uint8_t *has = NULL;
     BatchProducer *bp = NULL;
+    int lock_fd = -1;
     if (!net) goto done;
     if (net->in.c != 1 || net->in.h != FACE_H || net->in.w != FACE_W || net->out.c != NCLASSES ||
         net->out.h != 1 || net->out.w != 1) {
@@ -743,6 +778,7 @@ static int run_training(TrainConfig *cfg, const char *run, int resume, int stop_
     }
     snprintf(path, sizeof path, "%s/last.ckpt", run);
     if (resume) {
+        if (lock_run(run, &lock_fd, err, sizeof err)) goto done;
         if (ckpt_load(path, net, &o, &st, &hist, cfg->epochs, err, sizeof err)) goto done;
         printf("resume: %s at epoch %d (best validation accuracy %.4f at epoch %d)\n", run, st.epoch,
                st.best_acc, st.best_epoch);
@@ -752,7 +788,9 @@ static int run_training(TrainConfig *cfg, const char *run, int resume, int stop_
             goto done;
         }
     }
-    if (!resume && mkdir_run(run, err, sizeof err)) goto done;   // only once the inputs are good
+    if (!resume && (mkdir_run(run, err, sizeof err) ||   // only once the inputs are good
+                    lock_run(run, &lock_fd, err, sizeof err)))
+        goto done;
     {
         char text[8192];
         snprintf(path, sizeof path, "%s/config.txt", run);
@@ -901,6 +939,7 @@ static int run_training(TrainConfig *cfg, const char *run, int resume, int stop_
     rc = 0;
 done:
     if (rc && err[0]) fprintf(stderr, "emocam-train train: %s\n", err);
+    if (lock_fd >= 0) close(lock_fd);
     producer_free(bp);
     free(sw);
     free(soft);
