@@ -85,12 +85,14 @@ void ensemble_free(Ensemble *e) {
         free(e->m[i].path);
     }
     free(e->m);
+    net_scratch_free(&e->scratch);
     free(e->source);
     free(e);
 }
 
-// Load one member's weights, check its shapes, fold it. 0 or -1 (err says why).
-static int member_load(EnsembleMember *m, char *err, size_t errlen) {
+// Load one member's weights, check its shapes, fold it, give it the ensemble's scratch
+// buffers (the members run one after another). 0 or -1 (err says why).
+static int member_load(Ensemble *e, EnsembleMember *m, char *err, size_t errlen) {
     m->net = net_load(m->path, err, errlen);
     if (!m->net) return -1;
     const Net *n = m->net;
@@ -102,7 +104,7 @@ static int member_load(EnsembleMember *m, char *err, size_t errlen) {
         return -1;
     }
     net_fold_bn(m->net);
-    return 0;
+    return net_use_scratch(m->net, &e->scratch, err, errlen);
 }
 
 static Ensemble *ensemble_new(const char *source) {
@@ -202,7 +204,7 @@ Ensemble *ensemble_parse(const char *text, const char *file, const char *dir, ch
                 goto fail;
             }
         char why[EMO_ERRLEN];
-        if (member_load(m, why, sizeof why)) {
+        if (member_load(e, m, why, sizeof why)) {
             snprintf(err, errlen, "%s:%d: %s", file, line, why);
             goto fail;
         }
@@ -240,7 +242,7 @@ Ensemble *ensemble_load(const char *path, char *err, size_t errlen) {
         e->n = 1;
         if (!e->m[0].path) {
             snprintf(err, errlen, "%s: out of memory", path);
-        } else if (!member_load(&e->m[0], err, errlen)) {
+        } else if (!member_load(e, &e->m[0], err, errlen)) {
             e->wsum = 1;
             return e;
         }

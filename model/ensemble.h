@@ -59,6 +59,7 @@ typedef struct {
     char *source;        // the list (or weights) file as given
     double wsum;         // sum of the weights
     int tta;             // the list's tta line (ENS_TTA_NONE without one)
+    NetScratch scratch;  // the members' activations and workspace, shared (net_use_scratch)
 } Ensemble;
 
 // Test-time augmentation: which views of each face are classified; their probabilities are

@@ -141,6 +141,7 @@ struct Seq {
     real **out;   // out[i]: output of layer i, nmax x shape_size(L[i]->out)
     real **grad;  // grad[i]: dLoss/dout[i] (the last one is supplied by the caller)
     // Alias layers (fused ReLUs) own no buffers: out[i] is out[i-1], and grad[i-1] is grad[i].
+    int borrowed;   // out[] point into a NetScratch (seq_reserve_shared, seq_bind): not owned
 };
 
 // Allocate a zeroed layer struct of `size` bytes (a kind's struct starts with a Layer), with
@@ -153,6 +154,11 @@ int seq_push(Seq *s, Layer *l);
 void seq_free(Seq *s);
 Shape seq_out(const Seq *s);
 long seq_reserve(Seq *s, int nmax, int with_grads);   // workspace need, -1 on OOM
+// Inference only, outputs in two shared buffers that the layers write in turn: reserves the
+// layers (workspace need returned, -1 on OOM) and sets *act to the reals each buffer needs;
+// seq_bind points the outputs at the buffers before each forward (they may have moved).
+long seq_reserve_shared(Seq *s, int nmax, size_t *act);
+void seq_bind(Seq *s, real *const act[2]);
 // Output of the chain (x itself for an empty chain).
 const real *seq_forward(Seq *s, const real *x, int n, Ctx *c);
 void seq_backward(Seq *s, const real *x, const real *dy, real *dx, int n, Ctx *c);

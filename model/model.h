@@ -65,6 +65,19 @@ int emo_int8(void);             // 1: on
 typedef struct Net Net;
 typedef struct Seq Seq;
 
+// Activation buffers and workspace that several folded networks share when they run one after
+// another on one thread (an ensemble's members): each network's top-level layers write their
+// outputs into two buffers in turn, and every network uses the one workspace, so a face's
+// pass through all of them touches a few hundred kB that stay in cache, not megabytes per
+// network. Grown as the networks need; owned by whoever made it (zeroed: empty).
+typedef struct {
+    real *act[2];
+    size_t act_len;   // reals in each act buffer
+    real *ws;
+    size_t ws_len;
+} NetScratch;
+void net_scratch_free(NetScratch *s);
+
 // A named view into the network's flat parameter (or buffer) array.
 typedef struct {
     char name[96];       // e.g. "3.conv.w", "5.res.main.1.bn.running_mean"
@@ -94,6 +107,7 @@ struct Net {
     int dropout;         // 1 (default): dropout active in training mode
     int folded;          // batchnorm folded for inference: cannot train or save
     int last_train;      // mode of the last forward, which net_backward follows
+    NetScratch *scratch; // not owned: activations and workspace live there (net_use_scratch)
 };
 
 // Parse architecture text. `file` names the source in messages. NULL on error, with the
@@ -105,6 +119,10 @@ void net_free(Net *net);
 // Make room for batches of up to nmax samples; with_grads also allocates what training needs.
 // Returns 0, or -1 (out of memory, message in err).
 int net_reserve(Net *net, int nmax, int with_grads, char *err, size_t errlen);
+// A folded network from now on keeps its activations and workspace in s, shared with other
+// networks that use s (NULL: its own again). Then net_layer_output holds only the last layer's
+// output after a forward. 0, or -1 (not folded, or out of memory: message in err).
+int net_use_scratch(Net *net, NetScratch *s, char *err, size_t errlen);
 
 // PyTorch's default initialisation (uniform +-1/sqrt(fan_in)); batchnorm gamma 1, beta 0.
 void net_init(Net *net, Rng *rng);

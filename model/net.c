@@ -121,13 +121,41 @@ void net_free(Net *net) {
     free(net);
 }
 
+void net_scratch_free(NetScratch *s) {
+    free(s->act[0]);
+    free(s->act[1]);
+    free(s->ws);
+    *s = (NetScratch){0};
+}
+
+// Grow s to act reals a buffer and ws of workspace (contents not kept). 0 or -1 (OOM).
+static int scratch_grow(NetScratch *s, size_t act, size_t ws) {
+    if (act > s->act_len) {
+        for (int k = 0; k < 2; k++) {
+            free(s->act[k]);
+            s->act[k] = real_alloc(act);
+        }
+        s->act_len = s->act[0] && s->act[1] ? act : 0;
+        if (!s->act_len) return -1;
+    }
+    if (ws > s->ws_len) {
+        free(s->ws);
+        s->ws = real_alloc(ws);
+        s->ws_len = s->ws ? ws : 0;
+        if (!s->ws) return -1;
+    }
+    return 0;
+}
+
 int net_reserve(Net *net, int nmax, int with_grads, char *err, size_t errlen) {
-    long ws = seq_reserve(net->seq, nmax, with_grads);
+    int shared = net->scratch && !with_grads;
+    size_t act = 0;
+    long ws = shared ? seq_reserve_shared(net->seq, nmax, &act) : seq_reserve(net->seq, nmax, with_grads);
     free(net->ws);
     net->ws = NULL;
     net->ws_len = 0;
-    if (ws >= 0) net->ws = real_alloc((size_t)ws);
-    if (ws < 0 || !net->ws) {
+    if (ws >= 0 && !shared) net->ws = real_alloc((size_t)ws);
+    if (ws < 0 || (shared ? scratch_grow(net->scratch, act, (size_t)ws) : !net->ws)) {
         net->nmax = 0;
         snprintf(err, errlen, "%s: out of memory for a batch of %d", net->file, nmax);
         return -1;
@@ -139,6 +167,15 @@ int net_reserve(Net *net, int nmax, int with_grads, char *err, size_t errlen) {
     return 0;
 }
 
+int net_use_scratch(Net *net, NetScratch *s, char *err, size_t errlen) {
+    if (s && !net->folded) {
+        snprintf(err, errlen, "%s: only a folded network can share scratch buffers", net->file);
+        return -1;
+    }
+    net->scratch = s;
+    return net->nmax ? net_reserve(net, net->nmax, 0, err, errlen) : 0;
+}
+
 void net_init(Net *net, Rng *rng) { seq_init(net->seq, rng); }
 
 void net_preprocess(const Net *net, const uint8_t *pixels, int n, real *x) {
@@ -148,7 +185,8 @@ void net_preprocess(const Net *net, const uint8_t *pixels, int n, real *x) {
 }
 
 static Ctx make_ctx(Net *net, int train, Rng *rng) {
-    return (Ctx){train, train && net->dropout, rng, net->ws, net->ws_len, net->folded};
+    real *ws = net->scratch && !net->grads_on ? net->scratch->ws : net->ws;
+    return (Ctx){train, train && net->dropout, rng, ws, net->ws_len, net->folded};
 }
 
 const real *net_forward(Net *net, const real *x, int n, int train, Rng *rng) {
@@ -159,6 +197,7 @@ const real *net_forward(Net *net, const real *x, int n, int train, Rng *rng) {
                         sizeof err))
             return NULL;
     }
+    if (net->scratch && !net->grads_on) seq_bind(net->seq, net->scratch->act);
     Ctx c = make_ctx(net, train, rng);
     net->last_train = train;
     return seq_forward(net->seq, x, n, &c);
@@ -289,7 +328,7 @@ static int fold_seq(Seq *s) {
                 break;
             }
         layer_free(bn);
-        if (s->out) free(s->out[i + 1]);
+        if (s->out && !s->borrowed) free(s->out[i + 1]);
         if (s->grad) free(s->grad[i + 1]);
         for (int j = i + 1; j + 1 < s->n; j++) {
             s->L[j] = s->L[j + 1];

@@ -28,12 +28,13 @@ Seq *seq_new(Shape in) {
 
 static void seq_free_buffers(Seq *s) {
     for (int i = 0; i < s->n; i++) {
-        if (s->out && !s->L[i]->alias) free(s->out[i]);
+        if (s->out && !s->L[i]->alias && !s->borrowed) free(s->out[i]);
         if (s->grad) free(s->grad[i]);   // NULL before an alias layer
     }
     free(s->out);
     free(s->grad);
     s->out = s->grad = NULL;
+    s->borrowed = 0;
 }
 
 void seq_free(Seq *s) {
@@ -91,6 +92,32 @@ long seq_reserve(Seq *s, int nmax, int with_grads) {
         if (need > ws) ws = need;
     }
     return ws;
+}
+
+long seq_reserve_shared(Seq *s, int nmax, size_t *act) {
+    seq_free_buffers(s);
+    *act = 0;
+    if (s->n == 0) return 0;
+    s->out = calloc((size_t)s->n, sizeof *s->out);
+    s->grad = calloc((size_t)s->n, sizeof *s->grad);
+    if (!s->out || !s->grad) return -1;
+    s->borrowed = 1;
+    long ws = 0;
+    for (int i = 0; i < s->n; i++) {
+        Layer *l = s->L[i];
+        if (l->alias) continue;
+        size_t sz = (size_t)nmax * (size_t)shape_size(l->out);
+        if (sz > *act) *act = sz;
+        long need = l->ops->reserve ? l->ops->reserve(l, nmax, 0) : 0;
+        if (need < 0) return -1;
+        if (need > ws) ws = need;
+    }
+    return ws;
+}
+
+void seq_bind(Seq *s, real *const act[2]) {
+    for (int i = 0, k = 0; i < s->n; i++)
+        s->out[i] = s->L[i]->alias ? s->out[i - 1] : act[k++ & 1];
 }
 
 // Whether layer i is skipped: a fused ReLU, or a max-pool that its producer does.

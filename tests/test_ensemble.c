@@ -9,6 +9,8 @@
 //     reflect-padded image and its five crops, each mirrored);
 //   - members with their own tta= (one view, face + mirror, ten views in one list) each average
 //     their own views, and --tta (ensemble_predict's tta) overrides every member's;
+//   - members sharing their activation buffers and workspace (one deeper, with a residual
+//     block and CBAM) still equal their own unshared forwards, at batch sizes that grow;
 //   - a left-right symmetric face gives the same probabilities with tta 1 as with none, and a
 //     constant face the same with tta 2;
 //   - Grad-CAM on conv -> relu -> gap -> linear equals the class activation map computed by
@@ -42,6 +44,30 @@ static const char *ARCH_C =   // 5 classes: not a face classifier
     "conv out=2 k=3 stride=4\n"
     "gap\n"
     "linear out=5\n";
+
+static const char *ARCH_D =   // deeper: a residual block, CBAM, a max-pool after a fused ReLU
+    "input c=1 h=48 w=48 mean=100 std=50\n"
+    "conv out=8 k=3 pad=1 bias=0\n"
+    "bn\n"
+    "relu\n"
+    "maxpool k=2\n"
+    "residual\n"
+    "  conv out=16 k=3 stride=2 pad=1 bias=0\n"
+    "  bn\n"
+    "  relu\n"
+    "  conv out=16 k=3 pad=1 bias=0\n"
+    "  bn\n"
+    "shortcut\n"
+    "  conv out=16 k=1 stride=2 bias=0\n"
+    "  bn\n"
+    "end\n"
+    "relu\n"
+    "cbam r=4 k=3\n"
+    "conv out=16 k=3 pad=1\n"
+    "relu\n"
+    "gap\n"
+    "dropout p=0.3\n"
+    "linear out=7\n";
 
 static char *path_in(const char *name) {
     const char *dir = test_tmpdir();
@@ -443,13 +469,49 @@ static void test_gradcam(void) {
     net_free(net);
 }
 
+// Members that share one set of activation buffers and workspace (net_use_scratch), bigger
+// and smaller than one another, each with a batch size of its own (its views), in turn and
+// again: each member's classes equal its own unshared forward's.
+static void test_shared_scratch(void) {
+    write_file("deep.list", "1 a.weights tta=flip\n2 d.weights\n1 b.weights tta=none\n");
+    char *lp = path_in("deep.list"), err[EMO_ERRLEN];
+    Ensemble *e = ensemble_load(lp, err, sizeof err);
+    CHECK(e != NULL, "%s", err);
+    free(lp);
+    if (!e) return;
+    CHECK(e->m[1].net->scratch == &e->scratch && e->scratch.act_len == 0, "members share the scratch");
+    enum { N = 5 };
+    uint8_t faces[N * PX], mir[N * PX];
+    Rng r;
+    rng_seed(&r, 9);
+    for (int i = 0; i < N * PX; i++) faces[i] = (uint8_t)rng_int(&r, 256);
+    for (int i = 0; i < N; i++) mirror(faces + (size_t)i * PX, mir + (size_t)i * PX);
+    double pa[N * K], qa[N * K], pd[N * K], pb[N * K], want[N * K];
+    member_probs("a.weights", faces, N, pa);
+    member_probs("a.weights", mir, N, qa);
+    member_probs("d.weights", faces, N, pd);
+    member_probs("b.weights", faces, N, pb);
+    for (int i = 0; i < N * K; i++) want[i] = ((pa[i] + qa[i]) / 2 + 2 * pd[i] + pb[i]) / 4;
+    for (int n = 1; n <= N; n += N - 1)   // one face, then five: the buffers grow
+        for (int pass = 0; pass < 2; pass++) {
+            float got[N * K];
+            CHECK(ensemble_predict(e, faces, n, got, ENS_TTA_LIST) == 0, "predict");
+            CHECK(max_diff(got, want, n * K) < 2e-5, "%d faces, pass %d: shared buffers change the "
+                  "classes by %g", n, pass, max_diff(got, want, n * K));
+        }
+    CHECK(e->scratch.act_len >= (size_t)2 * 8 * PX, "scratch sized for the biggest layer");
+    ensemble_free(e);
+}
+
 int main(void) {
     make_member(ARCH_A, "a.weights", 1);
     make_member(ARCH_B, "b.weights", 2);
     make_member(ARCH_C, "c.weights", 3);
+    make_member(ARCH_D, "d.weights", 4);
     test_parse_errors();
     test_tta_line();
     test_predict();
+    test_shared_scratch();
     test_gradcam();
     return test_result("test_ensemble");
 }

@@ -13,6 +13,13 @@
 // The linear layers' product (emo_gemv_i8: each input row its own scale) against the same
 // definition row by row.
 //
+// A convolution on the int8 path (padded phase planes, any stride) against the same
+// definition computed here from the input itself: the input's range gives the scale, padding
+// is the zero point, and every output is sa[o] sb (sum a (b - z)) + bias, each image with its
+// own scale (its range alone: a face's classes must not depend on its batch), for strides 1, 2
+// and 3, kernels 1, 2, 3 and 5, odd plane sizes, and batches of 1 to 3.
+// Tolerance as above.
+//
 // Then a frozen network whose convolutions take the 8-bit path (the padded-plane path and
 // im2col; a grouped one stays in bfloat16), and a linear layer too, against float32: outputs
 // within 5 % relative L2.
@@ -229,6 +236,82 @@ static const char *NET = "input c=8 h=20 w=20\n"
                          "relu\n"
                          "linear out=7\n";
 
+static void check_conv(int ic, int oc, int h, int w, int k, int stride, int pad, int n, uint64_t seed) {
+    char err[EMO_ERRLEN], text[200];
+    snprintf(text, sizeof text, "input c=%d h=%d w=%d\nconv out=%d k=%d stride=%d pad=%d\n", ic, h, w,
+             oc, k, stride, pad);
+    emo_set_int8(1);
+    Net *net = net_parse(text, "i8conv", err, sizeof err);
+    CHECK(net != NULL, "%s", err);
+    if (!net) return;
+    Rng rng;
+    rng_seed(&rng, seed);
+    net_init(net, &rng);
+    net_fold_bn(net);
+    int oh = net->out.h, ow = net->out.w, K = ic * k * k;
+    size_t in = (size_t)ic * h * w;
+    real *x = malloc(sizeof(real) * in * n);
+    for (size_t i = 0; i < in * n; i++) x[i] = seed & 1 ? 3 * rng_uniform(&rng) : 2 * rng_uniform(&rng) - 0.7f;
+    const real *W = NULL, *B = NULL;
+    for (int t = 0; t < net->ntensors; t++) {
+        if (net->tensors[t].ndim == 4) W = net_tensor_data(net, &net->tensors[t]);
+        if (net->tensors[t].ndim == 1) B = net_tensor_data(net, &net->tensors[t]);
+    }
+    CHECK(W && B, "conv weights and bias");
+    CHECK(net_reserve(net, n, 0, err, sizeof err) == 0, "%s", err);
+    const real *y = net_forward(net, x, n, 0, NULL);
+    if (!W || !B || !y) {
+        free(x);
+        net_free(net);
+        emo_set_int8(0);
+        return;
+    }
+    EmoQuant q[3];   // each image its own scale
+    int *xb = malloc(sizeof(int) * in * n), *a = malloc(sizeof(int) * K);
+    for (int i = 0; i < n; i++) {
+        float lo, hi;
+        emo_range(x + i * in, in, &lo, &hi);
+        q[i] = emo_quant(lo, hi);
+        float inv = 1 / q[i].scale;
+        for (size_t j = i * in; j < (i + 1) * in; j++)
+            xb[j] = clampi((int)nearbyintf(x[j] * inv) + q[i].zero, 0, 255) - q[i].zero;
+    }
+    double worst = 0;
+    for (int o = 0; o < oc; o++) {
+        float mx = 0;
+        for (int j = 0; j < K; j++) mx = fmaxf(mx, fabsf(W[(size_t)o * K + j]));
+        float sa = mx > 0 ? mx / 127 : 1;
+        for (int j = 0; j < K; j++) a[j] = clampi((int)nearbyintf(W[(size_t)o * K + j] / sa), -127, 127);
+        for (int i = 0; i < n; i++)
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++) {
+                    int64_t acc = 0, mag = 0;
+                    for (int c = 0; c < ic; c++)
+                        for (int ty = 0; ty < k; ty++)
+                            for (int tx = 0; tx < k; tx++) {
+                                int iy = oy * stride - pad + ty, ix = ox * stride - pad + tx;
+                                if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                                int av = a[(c * k + ty) * k + tx], bv = xb[(((size_t)i * ic + c) * h + iy) * w + ix];
+                                acc += av * bv;
+                                mag += llabs((long long)av * bv);
+                            }
+                    double want = (double)sa * q[i].scale * (double)acc + B[o];
+                    double got = y[(((size_t)i * oc + o) * oh + oy) * ow + ox];
+                    double tol = 1e-5 * sa * q[i].scale * (double)mag + 1e-6 * fabs(B[o]) + 1e-7;
+                    double e = fabs(got - want) / tol;
+                    if (e > worst) worst = e;
+                }
+    }
+    CHECK(worst <= 1, "conv %d->%d k%d stride %d pad %d on %dx%d, batch %d: error %.3g x the tolerance",
+          ic, oc, k, stride, pad, h, w, n, worst);
+    free(a);
+    free(xb);
+    free(x);
+    net_free(net);
+    emo_set_int8(0);
+    emo_set_bf16(0);
+}
+
 static void net_out(int mode, int n, real *y) {
     char err[EMO_ERRLEN];
     emo_set_int8(0);
@@ -287,6 +370,16 @@ int main(void) {
     for (size_t s = 0; s < sizeof rshapes / sizeof *rshapes; s++)
         for (int sign = 0; sign < 2; sign++, seed++) check_rows(rshapes[s][0], rshapes[s][1], rshapes[s][2], sign, seed);
     check_zero();
+    static const int cshapes[][7] = {   // ic, oc, h, w, k, stride, pad
+        {32, 64, 48, 48, 3, 2, 1}, {32, 64, 48, 48, 1, 2, 0}, {128, 256, 6, 6, 3, 1, 1},
+        {5, 17, 11, 13, 3, 2, 1},  {7, 20, 13, 9, 5, 2, 2},   {9, 16, 10, 11, 2, 2, 0},
+        {4, 24, 14, 15, 3, 3, 1},  {40, 16, 5, 7, 1, 1, 0},   {6, 18, 9, 8, 3, 1, 2},
+    };
+    for (size_t s = 0; s < sizeof cshapes / sizeof *cshapes; s++)
+        for (int n = 1; n <= 3; n++, seed++) {
+            const int *c = cshapes[s];
+            check_conv(c[0], c[1], c[2], c[3], c[4], c[5], c[6], n, seed);
+        }
     check_net();
     CHECK(!emo_int8(), "int8 off");
     return test_result("test_gemm_i8");
