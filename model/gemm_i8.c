@@ -12,9 +12,9 @@
 //   im2col matrix): b = round(B / sb) + z in [0, 255], with z = 0, sb = hi / 255 for an input
 //   that is never negative (after a ReLU: every convolution but a network's first), else
 //   z = 128, sb = max(-lo, hi) / 127 (emo_quant). A zero (padding) is exactly z. Either while
-//   packing, from float rows (emo_gemm_i8: im2col's), or beforehand (emo_quantize, then
-//   emo_gemm_i8q over byte rows: a convolution's padded planes, quantized once where their
-//   rows are read once per tap).
+//   packing, from float rows (emo_gemm_i8: im2col's), or beforehand into a convolution's
+//   padded planes, 4 channels interleaved, which emo_conv_i8 reads in place for every tap
+//   (below: most convolutions take that path).
 // - C[m][n] = sa[m] sb (sum_k a[m][k] b[k][n] - z sum_k a[m][k]), the last sum kept per row
 //   and taken off in float32 after the k blocks.
 //
@@ -41,6 +41,7 @@ struct I8Pack {
     uint8_t *a;        // the tiles (int8 values), by k block, 32-row strip, row tile, k tile
     float *scale;      // (M) sa
     int32_t *rowsum;   // (M) sum_k a[m][k]
+    size_t *boff;      // emo_pack_i8_conv's: where each k quad's row starts in the input (bytes)
 };
 
 static int g_avail = -1, g_on;
@@ -107,6 +108,7 @@ static int i8_alloc(I8Pack *p, int M, int K, size_t len) {
 }
 
 static void i8_release(I8Pack *p) {
+    free(p->boff);
     free(p->a);
     free(p->scale);
     free(p->rowsum);
@@ -230,36 +232,6 @@ void emo_quantize(const real *x, size_t n, EmoQuant q, uint8_t *out) {
     }
 }
 
-// The same tiles from rows already quantized: for each 4 rows, 16 bytes of each interleaved
-// byte by byte (column j's dword: its 4 bytes in k order). Columns past N are zeros.
-VNNI static void pack_b8q(RowMap8 b, int N, int K, int n0, int nct, int k0, int kc,
-                          uint8_t *out) {
-    int nkt = (kc + 63) / 64;
-    for (int kt = 0; kt < nkt; kt++)
-        for (int qd = 0; qd < 16; qd++) {
-            const uint8_t *rp[4];
-            for (int i = 0; i < 4; i++) {
-                int k = k0 + kt * 64 + qd * 4 + i;
-                rp[i] = k < K ? rowmap8_row(b, k) : NULL;
-            }
-            for (int ct = 0; ct < nct; ct++) {
-                int c = n0 + ct * 16;
-                __mmask16 m = mask16(N - c);
-                __m128i r0 = rp[0] ? _mm_maskz_loadu_epi8(m, rp[0] + c) : _mm_setzero_si128();
-                __m128i r1 = rp[1] ? _mm_maskz_loadu_epi8(m, rp[1] + c) : _mm_setzero_si128();
-                __m128i r2 = rp[2] ? _mm_maskz_loadu_epi8(m, rp[2] + c) : _mm_setzero_si128();
-                __m128i r3 = rp[3] ? _mm_maskz_loadu_epi8(m, rp[3] + c) : _mm_setzero_si128();
-                __m128i lo01 = _mm_unpacklo_epi8(r0, r1), hi01 = _mm_unpackhi_epi8(r0, r1);
-                __m128i lo23 = _mm_unpacklo_epi8(r2, r3), hi23 = _mm_unpackhi_epi8(r2, r3);
-                __m128i *d = (__m128i *)(out + ((size_t)ct * nkt + kt) * T8 + qd * 64);
-                _mm_store_si128(d, _mm_unpacklo_epi16(lo01, lo23));       // columns 0-3
-                _mm_store_si128(d + 1, _mm_unpackhi_epi16(lo01, lo23));   // 4-7
-                _mm_store_si128(d + 2, _mm_unpacklo_epi16(hi01, hi23));   // 8-11
-                _mm_store_si128(d + 3, _mm_unpackhi_epi16(hi01, hi23));   // 12-15
-            }
-        }
-}
-
 // acc += the 4-byte dot products of u (unsigned) and s (signed), lane by lane. In assembly:
 // with the intrinsic, GCC 12 copies every accumulator to another register (and some to the
 // stack) after each VPDPBUSD, which halves the kernel's speed.
@@ -356,9 +328,8 @@ VNNI static void kernel8_16(const uint8_t *a, const uint8_t *b, int nkt, const f
 static _Thread_local uint8_t *t_buf;
 static _Thread_local size_t t_cap;
 
-// B as float rows (bf, quantized while packed) or as quantized rows (bq).
-VNNI static void gemm_i8(const I8Pack *p, int N, const RowMap *bf, const RowMap8 *bq, EmoQuant e,
-                         float *C, int ldc) {
+// B as float rows, quantized while packed.
+VNNI static void gemm_i8(const I8Pack *p, int N, const RowMap *bf, EmoQuant e, float *C, int ldc) {
     int M = p->M, K = p->K;
     Quant q = quant_of(e);
     float sb = e.scale;
@@ -376,8 +347,7 @@ VNNI static void gemm_i8(const I8Pack *p, int N, const RowMap *bf, const RowMap8
                 int64_t acc = 0;
                 for (int k = 0; k < K; k++) {
                     int8_t a = (int8_t)p->a[a8_at(M, K, m, k)];
-                    int b = bq ? rowmap8_row(*bq, k)[n]
-                               : (int)nearbyintf(rowmap_row(*bf, k)[n] * q.inv) + q.z;
+                    int b = (int)nearbyintf(rowmap_row(*bf, k)[n] * q.inv) + q.z;
                     acc += a * (b < 0 ? 0 : b > 255 ? 255 : b);
                 }
                 C[(size_t)m * ldc + n] = p->scale[m] * sb * (float)(acc - (int64_t)q.z * p->rowsum[m]);
@@ -390,8 +360,7 @@ VNNI static void gemm_i8(const I8Pack *p, int N, const RowMap *bf, const RowMap8
         int kc = K - k0 < KC8 ? K - k0 : KC8, nkt = (kc + 63) / 64;
         for (int n0 = 0; n0 < N; n0 += NC8) {
             int nc = N - n0 < NC8 ? N - n0 : NC8, nct = (nc + 15) / 16;
-            if (bq) pack_b8q(*bq, N, K, n0, nct, k0, kc, bp);
-            else pack_b8(*bf, N, K, n0, nct, k0, kc, q, bp);
+            pack_b8(*bf, N, K, n0, nct, k0, kc, q, bp);
             for (int m0 = 0; m0 < M; m0 += 32) {
                 const uint8_t *ap = p->a + packed8_at(M, k0, m0, nkt);
                 int mr = M - m0 < 32 ? M - m0 : 32;
@@ -427,11 +396,181 @@ VNNI static void gemm_i8(const I8Pack *p, int N, const RowMap *bf, const RowMap8
 }
 
 void emo_gemm_i8(const I8Pack *a, int N, RowMap B, float lo, float hi, real *C, int ldc) {
-    gemm_i8(a, N, &B, NULL, emo_quant(lo, hi), C, ldc);
+    gemm_i8(a, N, &B, emo_quant(lo, hi), C, ldc);
 }
 
-void emo_gemm_i8q(const I8Pack *a, int N, RowMap8 B, EmoQuant q, real *C, int ldc) {
-    gemm_i8(a, N, NULL, &B, q, C, ldc);
+// ---- a convolution's product straight from its input: no packing of B.
+// The input is quantized once into quads of channels, interleaved byte by byte: position p of
+// quad Q's padded plane is a dword holding channels 4Q .. 4Q+3 there, the order VPDPBUSD wants
+// for 4 values of k. With k ordered (tap, channel), 4 consecutive k are one tap and 4
+// channels, so the B side of every 16 columns is one 64-byte load from the plane, at the tap's
+// offset: the tiles that pack_b8q would build (k*k times the input's bytes, every call) are
+// read in place. At stride s the padded planes are split into s x s phases (padded row
+// s*r + py, column s*q + px is phase (py, px)'s pixel (r, q); planes by phase, then quad), and
+// tap (ty, tx) of output (oy, ox) is phase (ty % s, tx % s)'s pixel (oy + ty/s, ox + tx/s):
+// again one offset a tap. The whole k range is summed in int32 at once (|sum| < 2^31 while K < 65,000).
+I8Pack *emo_pack_i8_conv(int M, int C, int k, int s, int wq, size_t plane, const real *W) {
+    int kk = k * k, c4 = (C + 3) / 4, K = kk * c4 * 4, nkt = (K + 63) / 64;
+    if ((size_t)K >= 65000) return NULL;
+    I8Pack *p = calloc(1, sizeof *p);
+    int8_t *q = malloc((size_t)C * kk);
+    if (!p || !q || i8_alloc(p, M, K, (size_t)((M + 31) / 32) * 2 * nkt * T8) ||
+        !(p->boff = malloc(sizeof(size_t) * nkt * 16))) {
+        free(q);
+        emo_free_i8(p);
+        return NULL;
+    }
+    for (int m = 0; m < M; m++) {   // row m as a one-block packing (KC8 = K) would lay it out
+        p->scale[m] = quant_row(W + (size_t)m * C * kk, C * kk, q, &p->rowsum[m]);
+        uint8_t *strip = p->a + (size_t)(m / 32) * 2 * nkt * T8 + (size_t)(m % 32 / 16) * nkt * T8;
+        for (int c = 0; c < C; c++)
+            for (int t = 0; t < kk; t++) {
+                int kq = (t * c4 + c / 4) * 4 + c % 4;
+                strip[(size_t)(kq / 64) * T8 + (m % 16) * 64 + kq % 64] = (uint8_t)q[c * kk + t];
+            }
+    }
+    for (int i = 0; i < nkt * 16; i++) {   // quads past K: any readable row (A is zero there)
+        int t = i < kk * c4 ? i / c4 : 0, c = i < kk * c4 ? i % c4 : 0, ty = t / k, tx = t % k;
+        int phase = ty % s * s + tx % s;
+        p->boff[i] = (((size_t)phase * c4 + c) * plane + (size_t)(ty / s) * wq + tx / s) * 4;
+    }
+    free(q);
+    return p;
+}
+
+VNNI static void quantize4_vnni(const float *x, size_t cstride, int nch, size_t n, Quant q, uint8_t *out) {
+    const __m512 inv = _mm512_set1_ps(q.inv);
+    const __m512i z = _mm512_set1_epi32(q.z);
+    for (size_t i = 0; i < n; i += 16) {
+        int nv = n - i < 16 ? (int)(n - i) : 16;
+        __m512i d = _mm512_setzero_si512();
+        for (int c = 0; c < 4; c++) {
+            __m512i v = c < nch ? quant16(x + c * cstride + i, nv, inv, z) : z;
+            d = _mm512_or_si512(d, _mm512_slli_epi32(v, 8 * c));
+        }
+        _mm512_mask_storeu_epi32(out + 4 * i, mask16(nv), d);
+    }
+}
+
+void emo_quantize4(const real *x, size_t cstride, int nch, size_t n, EmoQuant q, uint8_t *out) {
+    quantize4_vnni(x, cstride, nch, n, quant_of(q), out);
+}
+
+// C[32 x 32 at c] = scale[r] * (A strip . B) with B's 16 quads of k tile kt at x + boff[16 kt + q]
+// (the tile's columns there on).
+#define ROWD(i)                                                                    \
+    do {                                                                           \
+        __m512i u = _mm512_set1_epi32((int)at[(i) * 16 + q]);                      \
+        c##i##0 = dpbusd(c##i##0, v0, u);                                          \
+        c##i##1 = dpbusd(c##i##1, v1, u);                                          \
+    } while (0)
+#define STORED(i)                                                                  \
+    do {                                                                           \
+        float *cr = c + (size_t)(r0 + (i)) * ldc;                                  \
+        __m512 s = _mm512_set1_ps(scale[r0 + (i)]);                                \
+        _mm512_storeu_ps(cr, _mm512_mul_ps(_mm512_cvtepi32_ps(c##i##0), s));       \
+        _mm512_storeu_ps(cr + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(c##i##1), s));  \
+    } while (0)
+VNNI static void kernel8d(const uint8_t *a, const uint8_t *x, const size_t *boff, int nkt,
+                          const float *scale, float *c, int ldc) {
+    const uint32_t *A = (const uint32_t *)a;
+    for (int r0 = 0; r0 < 32; r0 += 8) {
+        __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00,
+                c21 = c00, c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00,
+                c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+        const uint32_t *ar = A + (size_t)(r0 / 16) * nkt * (T8 / 4) + (r0 % 16) * 16;
+        for (int kt = 0; kt < nkt; kt++) {
+            const uint32_t *at = ar + (size_t)kt * (T8 / 4);
+            const size_t *bo = boff + kt * 16;
+            for (int q = 0; q < 16; q++) {
+                const uint8_t *b = x + bo[q];
+                __m512i v0 = _mm512_loadu_si512(b), v1 = _mm512_loadu_si512(b + 64);
+                ROWD(0);
+                ROWD(1);
+                ROWD(2);
+                ROWD(3);
+                ROWD(4);
+                ROWD(5);
+                ROWD(6);
+                ROWD(7);
+            }
+        }
+        STORED(0);
+        STORED(1);
+        STORED(2);
+        STORED(3);
+        STORED(4);
+        STORED(5);
+        STORED(6);
+        STORED(7);
+    }
+}
+#undef ROWD
+#undef STORED
+
+// The same for a last 16 columns (C 32 x 16), 16 rows at a time.
+VNNI static void kernel8d_16(const uint8_t *a, const uint8_t *x, const size_t *boff, int nkt,
+                             const float *scale, float *c, int ldc) {
+    const uint32_t *A = (const uint32_t *)a;
+    for (int rt = 0; rt < 2; rt++) {
+        __m512i acc[16];
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_si512();
+        const uint32_t *ar = A + (size_t)rt * nkt * (T8 / 4);
+        for (int kt = 0; kt < nkt; kt++) {
+            const uint32_t *at = ar + (size_t)kt * (T8 / 4);
+            const size_t *bo = boff + kt * 16;
+            for (int q = 0; q < 16; q++) {
+                __m512i v = _mm512_loadu_si512(x + bo[q]);
+#pragma GCC unroll 16
+                for (int i = 0; i < 16; i++)
+                    acc[i] = dpbusd(acc[i], v, _mm512_set1_epi32((int)at[i * 16 + q]));
+            }
+        }
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++)
+            _mm512_storeu_ps(c + (size_t)(rt * 16 + i) * ldc,
+                             _mm512_mul_ps(_mm512_cvtepi32_ps(acc[i]), _mm512_set1_ps(scale[rt * 16 + i])));
+    }
+}
+
+void emo_prefetch_i8(const I8Pack *p) {
+    size_t strip = (size_t)2 * ((p->K + 63) / 64) * T8;
+    for (size_t o = 0; o < strip; o += 64) _mm_prefetch((const char *)p->a + o, _MM_HINT_T0);
+}
+
+VNNI void emo_conv_i8(const I8Pack *p, int N, const uint8_t *x4, EmoQuant e, real *C, int ldc) {
+    int M = p->M, nkt = (p->K + 63) / 64, ntiles = (N + 31) / 32;
+    size_t strip = (size_t)2 * nkt * T8, per = (strip / ntiles + 63) / 64 * 64;
+    _Alignas(64) float edge[32 * 32];
+    float sc[32];
+    for (int m0 = 0; m0 < M; m0 += 32) {
+        const uint8_t *ap = p->a + (size_t)(m0 / 32) * strip;
+        const uint8_t *next = m0 + 32 < M ? ap + strip : NULL;
+        int mr = M - m0 < 32 ? M - m0 : 32;
+        for (int r = 0; r < 32; r++) sc[r] = r < mr ? p->scale[m0 + r] * e.scale : 0;
+        for (int c0 = 0; c0 < N; c0 += 32) {
+            int nr = N - c0 < 32 ? N - c0 : 32;
+            if (next)   // the next strip's weights, a share each tile, while this one runs
+                for (size_t o = (size_t)c0 / 32 * per, end = o + per; o < end && o < strip; o += 64)
+                    _mm_prefetch((const char *)next + o, _MM_HINT_T0);
+            float *cb = C + (size_t)m0 * ldc + c0;
+            void (*kern)(const uint8_t *, const uint8_t *, const size_t *, int, const float *,
+                         float *, int) = nr <= 16 ? kernel8d_16 : kernel8d;
+            if (mr == 32 && (nr == 32 || nr == 16)) {
+                kern(ap, x4 + (size_t)c0 * 4, p->boff, nkt, sc, cb, ldc);
+                continue;
+            }
+            kern(ap, x4 + (size_t)c0 * 4, p->boff, nkt, sc, edge, 32);
+            for (int r = 0; r < mr; r++) memcpy(cb + (size_t)r * ldc, edge + r * 32, (size_t)nr * sizeof(float));
+        }
+    }
+    if (e.zero)   // - z sum_k a[m][k], scaled
+        for (int m = 0; m < M; m++) {
+            float d = p->scale[m] * e.scale * (float)e.zero * (float)p->rowsum[m];
+            float *cr = C + (size_t)m * ldc;
+            for (int n = 0; n < N; n++) cr[n] -= d;
+        }
 }
 
 // ---- a linear layer's product: few vectors, so A's bytes are the cost, not the multiplies.
@@ -581,10 +720,19 @@ void emo_quantize(const real *x, size_t n, EmoQuant q, uint8_t *out) {
     (void)x, (void)n, (void)q, (void)out;
     abort();
 }
-void emo_gemm_i8q(const I8Pack *a, int N, RowMap8 B, EmoQuant q, real *C, int ldc) {
-    (void)a, (void)N, (void)B, (void)q, (void)C, (void)ldc;
+I8Pack *emo_pack_i8_conv(int M, int C, int k, int s, int wq, size_t plane, const real *W) {
+    (void)M, (void)C, (void)k, (void)s, (void)wq, (void)plane, (void)W;
+    return NULL;
+}
+void emo_quantize4(const real *x, size_t cstride, int nch, size_t n, EmoQuant q, uint8_t *out) {
+    (void)x, (void)cstride, (void)nch, (void)n, (void)q, (void)out;
     abort();
 }
+void emo_conv_i8(const I8Pack *p, int N, const uint8_t *x4, EmoQuant e, real *C, int ldc) {
+    (void)p, (void)N, (void)x4, (void)e, (void)C, (void)ldc;
+    abort();
+}
+void emo_prefetch_i8(const I8Pack *p) { (void)p; }
 I8Rows *emo_pack_i8_rows(int M, int K, const real *A, int lda) {
     (void)M, (void)K, (void)A, (void)lda;
     return NULL;

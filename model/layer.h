@@ -32,7 +32,7 @@ typedef struct {
     const int *off;
 } RowMap;
 
-// Where row j starts, in elements from base (RowMap and RowMap8).
+// Where row j starts, in elements from base.
 static inline size_t rowmap_at(size_t stride, int per, const int *off, int j) {
     return per == 1 ? (size_t)j * stride : (size_t)(j / per) * stride + off[j % per];
 }
@@ -55,8 +55,6 @@ void emo_gemm_rows(int ta, int tb, int M, int N, int K, RowMap A, const uint16_t
 // quantized per row and packed once; C (M x N, row stride ldc) = A B for B given by its rows
 // (K rows of N), quantized on each call with one scale from [lo, hi], the range of the values
 // B is made of (emo_range over the layer's input: B's rows are views of it, or copies).
-// Or B's rows already quantized (emo_quantize, with emo_quant(lo, hi)): a convolution's input
-// quantized once into its padded planes, not once per tap.
 typedef struct I8Pack I8Pack;
 I8Pack *emo_pack_i8(int M, int K, const real *A, int lda);   // NULL when out of memory
 void emo_free_i8(I8Pack *p);
@@ -68,16 +66,18 @@ typedef struct {
 } EmoQuant;
 EmoQuant emo_quant(float lo, float hi);
 void emo_quantize(const real *x, size_t n, EmoQuant q, uint8_t *out);   // round, clamp to [0, 255]
-typedef struct {   // as RowMap, over bytes
-    const uint8_t *base;
-    size_t stride;
-    int per;
-    const int *off;
-} RowMap8;
-static inline const uint8_t *rowmap8_row(RowMap8 m, int j) {
-    return m.base + rowmap_at(m.stride, m.per, m.off, j);
-}
-void emo_gemm_i8q(const I8Pack *a, int N, RowMap8 B, EmoQuant q, real *C, int ldc);
+// A convolution's product read straight from its quantized input, no packing of B: the
+// input's channels in quads (C rounded up to 4), each quad a padded plane of `plane`
+// positions (at stride s, s*s planes a quad, one a phase: gemm_i8.c), wq a row, a position one
+// dword of the quad's 4 channels (emo_quantize4: n positions of nch <= 4 channels cstride
+// reals apart, channels past nch the zero point). W (M x C*k*k, a convolution's) is packed
+// once for that geometry (NULL when out of memory, or for C*k*k of 65,000 or more). C (M x N,
+// row stride ldc) = W X for the N output positions (plane pixels, wq a row; past the last,
+// reads run up to 31 positions and the last tap's offset further: leave that much slack).
+I8Pack *emo_pack_i8_conv(int M, int C, int k, int s, int wq, size_t plane, const real *W);
+void emo_quantize4(const real *x, size_t cstride, int nch, size_t n, EmoQuant q, uint8_t *out);
+void emo_conv_i8(const I8Pack *a, int N, const uint8_t *x4, EmoQuant q, real *C, int ldc);
+void emo_prefetch_i8(const I8Pack *a);   // the first 32 rows' weights of emo_conv_i8, into cache
 // A linear layer's 8-bit product (in int8 mode): Y (N x M, row stride ldy) = X A^T for X's N
 // rows (stride ldx), A (M x K) quantized per row as above, each row of X with its own scale from
 // its own range. For few rows: A is read once per four of them.
