@@ -404,11 +404,12 @@ void emo_gemm_i8(const I8Pack *a, int N, RowMap B, float lo, float hi, real *C, 
 // quad Q's padded plane is a dword holding channels 4Q .. 4Q+3 there, the order VPDPBUSD wants
 // for 4 values of k. With k ordered (tap, channel), 4 consecutive k are one tap and 4
 // channels, so the B side of every 16 columns is one 64-byte load from the plane, at the tap's
-// offset: the tiles that pack_b8q would build (k*k times the input's bytes, every call) are
-// read in place. At stride s the padded planes are split into s x s phases (padded row
+// offset: the tiles a packing would build (k*k times the input's bytes, every call) are read
+// in place. At stride s the padded planes are split into s x s phases (padded row
 // s*r + py, column s*q + px is phase (py, px)'s pixel (r, q); planes by phase, then quad), and
 // tap (ty, tx) of output (oy, ox) is phase (ty % s, tx % s)'s pixel (oy + ty/s, ox + tx/s):
-// again one offset a tap. The whole k range is summed in int32 at once (|sum| < 2^31 while K < 65,000).
+// again one offset a tap. The whole k range is summed in int32 at once (|sum| < 2^31 while
+// K < 65,000).
 I8Pack *emo_pack_i8_conv(int M, int C, int k, int s, int wq, size_t plane, const real *W) {
     int kk = k * k, c4 = (C + 3) / 4, K = kk * c4 * 4, nkt = (K + 63) / 64;
     if ((size_t)K >= 65000) return NULL;

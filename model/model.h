@@ -120,8 +120,9 @@ void net_free(Net *net);
 // Returns 0, or -1 (out of memory, message in err).
 int net_reserve(Net *net, int nmax, int with_grads, char *err, size_t errlen);
 // A folded network from now on keeps its activations and workspace in s, shared with other
-// networks that use s (NULL: its own again). Then net_layer_output holds only the last layer's
-// output after a forward. 0, or -1 (not folded, or out of memory: message in err).
+// networks that use s (NULL: its own again). Then what net_forward returns lasts until the next
+// forward of any network on s, and net_layer_output holds only the last layer's output. 0, or
+// -1 (not folded, or out of memory: message in err).
 int net_use_scratch(Net *net, NetScratch *s, char *err, size_t errlen);
 
 // PyTorch's default initialisation (uniform +-1/sqrt(fan_in)); batchnorm gamma 1, beta 0.
