@@ -839,9 +839,11 @@ int conv_freeze(Layer *l) {
     if (!emo_bf16()) return 0;
     // int8: stride 1 read in place (i8_forward), else the product of im2col's rows
     int K8 = l->in.c * cv->k * cv->k;
-    if (emo_int8() && !cv->i8 && conv_i8_fits(l))
-        cv->i8_direct = (cv->i8 = emo_pack_i8_conv(l->out.c, l->in.c, cv->k, cv->stride,
-                                                   i8_geom(l).wq, i8_geom(l).plane, cv->w)) != NULL;
+    if (emo_int8() && !cv->i8 && conv_i8_fits(l)) {
+        I8Geom g = i8_geom(l);
+        cv->i8 = emo_pack_i8_conv(l->out.c, l->in.c, cv->k, cv->stride, g.wq, g.plane, cv->w);
+        cv->i8_direct = cv->i8 != NULL;
+    }
     if (emo_int8() && !cv->i8 && cv->groups == 1 && K8 >= 32 && l->out.c >= 16 &&
         (conv_amx(l) || !shifted) && !(cv->i8 = emo_pack_i8(l->out.c, K8, cv->w, K8)))
         return -1;

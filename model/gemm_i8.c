@@ -240,7 +240,11 @@ VNNI static inline __m512i dpbusd(__m512i acc, __m512i u, __m512i s) {
     return acc;
 }
 
-// C[32 x 32 at c] (+)= scale[r] * (A strip . B strip) for 2 row tiles x 2 column tiles.
+// C[32 x 32 at c] (+)= scale[r] * (A strip . B) for 2 row tiles x 2 column tiles. B's quads
+// of k (4 k of 16 columns, 64 bytes) are where boff says, from b: quad i of k tile kt (i = 16 kt
+// + q) at b + boff[i] for the first 16 columns, b1 bytes further for the next 16. Packed tiles
+// (pack_b8) are boff[i] = 64 i, b1 = nkt tiles; a convolution's planes read in place
+// (emo_conv_i8) are its taps' offsets, b1 = 16 positions.
 #define ROW8(i)                                                                    \
     do {                                                                           \
         __m512i u = _mm512_set1_epi32((int)at[(i) * 16 + q]);                      \
@@ -260,20 +264,20 @@ VNNI static inline __m512i dpbusd(__m512i acc, __m512i u, __m512i s) {
         _mm512_storeu_ps(cr, f0);                                                  \
         _mm512_storeu_ps(cr + 16, f1);                                             \
     } while (0)
-VNNI static void kernel8(const uint8_t *a, const uint8_t *b, int nkt, const float *scale, float *c,
-                         int ldc, int accumulate) {
-    const uint32_t *A = (const uint32_t *)a, *B = (const uint32_t *)b;
-    const uint32_t *b1 = B + (size_t)nkt * (T8 / 4);
+VNNI static void kernel8(const uint8_t *a, const uint8_t *b, const size_t *boff, size_t b1,
+                         int nkt, const float *scale, float *c, int ldc, int accumulate) {
+    const uint32_t *A = (const uint32_t *)a;
     for (int r0 = 0; r0 < 32; r0 += 8) {
         __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00,
                 c21 = c00, c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00,
                 c60 = c00, c61 = c00, c70 = c00, c71 = c00;
         const uint32_t *ar = A + (size_t)(r0 / 16) * nkt * (T8 / 4) + (r0 % 16) * 16;
         for (int kt = 0; kt < nkt; kt++) {
-            const uint32_t *at = ar + (size_t)kt * (T8 / 4), *bt0 = B + (size_t)kt * (T8 / 4);
-            const uint32_t *bt1 = b1 + (size_t)kt * (T8 / 4);
+            const uint32_t *at = ar + (size_t)kt * (T8 / 4);
+            const size_t *bo = boff + kt * 16;
             for (int q = 0; q < 16; q++) {
-                __m512i v0 = _mm512_load_si512(bt0 + q * 16), v1 = _mm512_load_si512(bt1 + q * 16);
+                const uint8_t *bq = b + bo[q];
+                __m512i v0 = _mm512_loadu_si512(bq), v1 = _mm512_loadu_si512(bq + b1);
                 ROW8(0);
                 ROW8(1);
                 ROW8(2);
@@ -298,18 +302,19 @@ VNNI static void kernel8(const uint8_t *a, const uint8_t *b, int nkt, const floa
 #undef STORE8
 
 // The same for a last, odd 16-column tile (C 32 x 16): 16 rows at a time.
-VNNI static void kernel8_16(const uint8_t *a, const uint8_t *b, int nkt, const float *scale,
-                            float *c, int ldc, int accumulate) {
-    const uint32_t *A = (const uint32_t *)a, *B = (const uint32_t *)b;
+VNNI static void kernel8_16(const uint8_t *a, const uint8_t *b, const size_t *boff, int nkt,
+                            const float *scale, float *c, int ldc, int accumulate) {
+    const uint32_t *A = (const uint32_t *)a;
     for (int rt = 0; rt < 2; rt++) {
         __m512i acc[16];
 #pragma GCC unroll 16
         for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_si512();
         const uint32_t *ar = A + (size_t)rt * nkt * (T8 / 4);
         for (int kt = 0; kt < nkt; kt++) {
-            const uint32_t *at = ar + (size_t)kt * (T8 / 4), *bt = B + (size_t)kt * (T8 / 4);
+            const uint32_t *at = ar + (size_t)kt * (T8 / 4);
+            const size_t *bo = boff + kt * 16;
             for (int q = 0; q < 16; q++) {
-                __m512i v = _mm512_load_si512(bt + q * 16);
+                __m512i v = _mm512_loadu_si512(b + bo[q]);
 #pragma GCC unroll 16
                 for (int i = 0; i < 16; i++)
                     acc[i] = dpbusd(acc[i], v, _mm512_set1_epi32((int)at[i * 16 + q]));
@@ -322,6 +327,35 @@ VNNI static void kernel8_16(const uint8_t *a, const uint8_t *b, int nkt, const f
             if (accumulate) f = _mm512_add_ps(f, _mm512_loadu_ps(cr));
             _mm512_storeu_ps(cr, f);
         }
+    }
+}
+
+// One tile of C, mr <= 32 rows x nr <= w columns (w 32, or 16 for kernel8_16) at cb: straight
+// into C when whole, else through a 32 x 32 buffer (with C's partial sums when accumulating).
+VNNI static void tile8(const uint8_t *ap, const uint8_t *b, const size_t *boff, size_t b1, int nkt,
+                       const float *sc, int w, int mr, int nr, float *cb, int ldc, int accumulate) {
+    if (mr == 32 && nr == w) {
+        if (w == 16) kernel8_16(ap, b, boff, nkt, sc, cb, ldc, accumulate);
+        else kernel8(ap, b, boff, b1, nkt, sc, cb, ldc, accumulate);
+        return;
+    }
+    _Alignas(64) float edge[32 * 32];
+    if (accumulate) {
+        memset(edge, 0, sizeof edge);
+        for (int r = 0; r < mr; r++) memcpy(edge + r * 32, cb + (size_t)r * ldc, (size_t)nr * sizeof(float));
+    }
+    if (w == 16) kernel8_16(ap, b, boff, nkt, sc, edge, 32, accumulate);
+    else kernel8(ap, b, boff, b1, nkt, sc, edge, 32, accumulate);
+    for (int r = 0; r < mr; r++) memcpy(cb + (size_t)r * ldc, edge + r * 32, (size_t)nr * sizeof(float));
+}
+
+// C -= sa[m] sb z sum_k a[m][k]: the zero point's share, row by row (nothing when z is 0).
+static void sub_zero(const I8Pack *p, EmoQuant e, int N, float *C, int ldc) {
+    if (!e.zero) return;
+    for (int m = 0; m < p->M; m++) {
+        float d = p->scale[m] * e.scale * (float)e.zero * (float)p->rowsum[m];
+        float *cr = C + (size_t)m * ldc;
+        for (int n = 0; n < N; n++) cr[n] -= d;
     }
 }
 
@@ -354,7 +388,8 @@ VNNI static void gemm_i8(const I8Pack *p, int N, const RowMap *bf, EmoQuant e, f
             }
         return;
     }
-    _Alignas(64) float edge[32 * 32];
+    size_t seq[KC8 / 64 * 16];   // the packed tiles' quads, one after another
+    for (int i = 0; i < KC8 / 64 * 16; i++) seq[i] = (size_t)i * 64;
     float sc[32];
     for (int k0 = 0; k0 < K; k0 += KC8) {
         int kc = K - k0 < KC8 ? K - k0 : KC8, nkt = (kc + 63) / 64;
@@ -367,32 +402,13 @@ VNNI static void gemm_i8(const I8Pack *p, int N, const RowMap *bf, EmoQuant e, f
                 for (int r = 0; r < 32; r++) sc[r] = r < mr ? p->scale[m0 + r] * sb : 0;
                 for (int j = 0; j < nct; j += 2) {
                     int c0 = n0 + j * 16, w = j + 1 < nct ? 32 : 16, nr = N - c0 < w ? N - c0 : w;
-                    const uint8_t *bj = bp + (size_t)j * nkt * T8;
-                    float *cb = C + (size_t)m0 * ldc + c0;
-                    void (*kj)(const uint8_t *, const uint8_t *, int, const float *, float *, int,
-                               int) = w == 16 ? kernel8_16 : kernel8;
-                    if (mr == 32 && nr == w) {
-                        kj(ap, bj, nkt, sc, cb, ldc, k0 > 0);
-                        continue;
-                    }
-                    if (k0 > 0) {
-                        memset(edge, 0, sizeof edge);
-                        for (int r = 0; r < mr; r++)
-                            memcpy(edge + r * 32, cb + (size_t)r * ldc, (size_t)nr * sizeof(float));
-                    }
-                    kj(ap, bj, nkt, sc, edge, 32, k0 > 0);
-                    for (int r = 0; r < mr; r++)
-                        memcpy(cb + (size_t)r * ldc, edge + r * 32, (size_t)nr * sizeof(float));
+                    tile8(ap, bp + (size_t)j * nkt * T8, seq, (size_t)nkt * T8, nkt, sc, w, mr, nr,
+                          C + (size_t)m0 * ldc + c0, ldc, k0 > 0);
                 }
             }
         }
     }
-    if (q.z)   // - z sum_k a[m][k], scaled
-        for (int m = 0; m < M; m++) {
-            float d = p->scale[m] * sb * (float)q.z * (float)p->rowsum[m];
-            float *cr = C + (size_t)m * ldc;
-            for (int n = 0; n < N; n++) cr[n] -= d;
-        }
+    sub_zero(p, e, N, C, ldc);
 }
 
 void emo_gemm_i8(const I8Pack *a, int N, RowMap B, float lo, float hi, real *C, int ldc) {
@@ -457,84 +473,6 @@ void emo_quantize4(const real *x, size_t cstride, int nch, size_t n, EmoQuant q,
     quantize4_vnni(x, cstride, nch, n, quant_of(q), out);
 }
 
-// C[32 x 32 at c] = scale[r] * (A strip . B) with B's 16 quads of k tile kt at x + boff[16 kt + q]
-// (the tile's columns there on).
-#define ROWD(i)                                                                    \
-    do {                                                                           \
-        __m512i u = _mm512_set1_epi32((int)at[(i) * 16 + q]);                      \
-        c##i##0 = dpbusd(c##i##0, v0, u);                                          \
-        c##i##1 = dpbusd(c##i##1, v1, u);                                          \
-    } while (0)
-#define STORED(i)                                                                  \
-    do {                                                                           \
-        float *cr = c + (size_t)(r0 + (i)) * ldc;                                  \
-        __m512 s = _mm512_set1_ps(scale[r0 + (i)]);                                \
-        _mm512_storeu_ps(cr, _mm512_mul_ps(_mm512_cvtepi32_ps(c##i##0), s));       \
-        _mm512_storeu_ps(cr + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(c##i##1), s));  \
-    } while (0)
-VNNI static void kernel8d(const uint8_t *a, const uint8_t *x, const size_t *boff, int nkt,
-                          const float *scale, float *c, int ldc) {
-    const uint32_t *A = (const uint32_t *)a;
-    for (int r0 = 0; r0 < 32; r0 += 8) {
-        __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00,
-                c21 = c00, c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00,
-                c60 = c00, c61 = c00, c70 = c00, c71 = c00;
-        const uint32_t *ar = A + (size_t)(r0 / 16) * nkt * (T8 / 4) + (r0 % 16) * 16;
-        for (int kt = 0; kt < nkt; kt++) {
-            const uint32_t *at = ar + (size_t)kt * (T8 / 4);
-            const size_t *bo = boff + kt * 16;
-            for (int q = 0; q < 16; q++) {
-                const uint8_t *b = x + bo[q];
-                __m512i v0 = _mm512_loadu_si512(b), v1 = _mm512_loadu_si512(b + 64);
-                ROWD(0);
-                ROWD(1);
-                ROWD(2);
-                ROWD(3);
-                ROWD(4);
-                ROWD(5);
-                ROWD(6);
-                ROWD(7);
-            }
-        }
-        STORED(0);
-        STORED(1);
-        STORED(2);
-        STORED(3);
-        STORED(4);
-        STORED(5);
-        STORED(6);
-        STORED(7);
-    }
-}
-#undef ROWD
-#undef STORED
-
-// The same for a last 16 columns (C 32 x 16), 16 rows at a time.
-VNNI static void kernel8d_16(const uint8_t *a, const uint8_t *x, const size_t *boff, int nkt,
-                             const float *scale, float *c, int ldc) {
-    const uint32_t *A = (const uint32_t *)a;
-    for (int rt = 0; rt < 2; rt++) {
-        __m512i acc[16];
-#pragma GCC unroll 16
-        for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_si512();
-        const uint32_t *ar = A + (size_t)rt * nkt * (T8 / 4);
-        for (int kt = 0; kt < nkt; kt++) {
-            const uint32_t *at = ar + (size_t)kt * (T8 / 4);
-            const size_t *bo = boff + kt * 16;
-            for (int q = 0; q < 16; q++) {
-                __m512i v = _mm512_loadu_si512(x + bo[q]);
-#pragma GCC unroll 16
-                for (int i = 0; i < 16; i++)
-                    acc[i] = dpbusd(acc[i], v, _mm512_set1_epi32((int)at[i * 16 + q]));
-            }
-        }
-#pragma GCC unroll 16
-        for (int i = 0; i < 16; i++)
-            _mm512_storeu_ps(c + (size_t)(rt * 16 + i) * ldc,
-                             _mm512_mul_ps(_mm512_cvtepi32_ps(acc[i]), _mm512_set1_ps(scale[rt * 16 + i])));
-    }
-}
-
 void emo_prefetch_i8(const I8Pack *p) {
     size_t strip = (size_t)2 * ((p->K + 63) / 64) * T8;
     for (size_t o = 0; o < strip; o += 64) _mm_prefetch((const char *)p->a + o, _MM_HINT_T0);
@@ -543,7 +481,6 @@ void emo_prefetch_i8(const I8Pack *p) {
 VNNI void emo_conv_i8(const I8Pack *p, int N, const uint8_t *x4, EmoQuant e, real *C, int ldc) {
     int M = p->M, nkt = (p->K + 63) / 64, ntiles = (N + 31) / 32;
     size_t strip = (size_t)2 * nkt * T8, per = (strip / ntiles + 63) / 64 * 64;
-    _Alignas(64) float edge[32 * 32];
     float sc[32];
     for (int m0 = 0; m0 < M; m0 += 32) {
         const uint8_t *ap = p->a + (size_t)(m0 / 32) * strip;
@@ -555,23 +492,11 @@ VNNI void emo_conv_i8(const I8Pack *p, int N, const uint8_t *x4, EmoQuant e, rea
             if (next)   // the next strip's weights, a share each tile, while this one runs
                 for (size_t o = (size_t)c0 / 32 * per, end = o + per; o < end && o < strip; o += 64)
                     _mm_prefetch((const char *)next + o, _MM_HINT_T0);
-            float *cb = C + (size_t)m0 * ldc + c0;
-            void (*kern)(const uint8_t *, const uint8_t *, const size_t *, int, const float *,
-                         float *, int) = nr <= 16 ? kernel8d_16 : kernel8d;
-            if (mr == 32 && (nr == 32 || nr == 16)) {
-                kern(ap, x4 + (size_t)c0 * 4, p->boff, nkt, sc, cb, ldc);
-                continue;
-            }
-            kern(ap, x4 + (size_t)c0 * 4, p->boff, nkt, sc, edge, 32);
-            for (int r = 0; r < mr; r++) memcpy(cb + (size_t)r * ldc, edge + r * 32, (size_t)nr * sizeof(float));
+            tile8(ap, x4 + (size_t)c0 * 4, p->boff, 64, nkt, sc, nr <= 16 ? 16 : 32, mr, nr,
+                  C + (size_t)m0 * ldc + c0, ldc, 0);
         }
     }
-    if (e.zero)   // - z sum_k a[m][k], scaled
-        for (int m = 0; m < M; m++) {
-            float d = p->scale[m] * e.scale * (float)e.zero * (float)p->rowsum[m];
-            float *cr = C + (size_t)m * ldc;
-            for (int n = 0; n < N; n++) cr[n] -= d;
-        }
+    sub_zero(p, e, N, C, ldc);
 }
 
 // ---- a linear layer's product: few vectors, so A's bytes are the cost, not the multiplies.

@@ -184,8 +184,11 @@ void net_preprocess(const Net *net, const uint8_t *pixels, int n, real *x) {
     for (long i = 0; i < len; i++) x[i] = ((real)pixels[i] - mean) * inv;
 }
 
+// Whether the net runs on its shared scratch now (net_use_scratch; not when reserved to train).
+static int on_scratch(const Net *net) { return net->scratch && !net->grads_on; }
+
 static Ctx make_ctx(Net *net, int train, Rng *rng) {
-    real *ws = net->scratch && !net->grads_on ? net->scratch->ws : net->ws;
+    real *ws = on_scratch(net) ? net->scratch->ws : net->ws;
     return (Ctx){train, train && net->dropout, rng, ws, net->ws_len, net->folded};
 }
 
@@ -197,7 +200,7 @@ const real *net_forward(Net *net, const real *x, int n, int train, Rng *rng) {
                         sizeof err))
             return NULL;
     }
-    if (net->scratch && !net->grads_on) seq_bind(net->seq, net->scratch->act);
+    if (on_scratch(net)) seq_bind(net->seq, net->scratch->act);
     Ctx c = make_ctx(net, train, rng);
     net->last_train = train;
     return seq_forward(net->seq, x, n, &c);

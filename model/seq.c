@@ -69,18 +69,24 @@ int seq_push(Seq *s, Layer *l) {
 
 Shape seq_out(const Seq *s) { return s->n ? s->L[s->n - 1]->out : s->in; }
 
-long seq_reserve(Seq *s, int nmax, int with_grads) {
+// Both reserves: with act, the outputs are left to seq_bind and *act gets the reals the
+// biggest needs; else each layer gets its own (and gradients with_grads).
+static long reserve(Seq *s, int nmax, int with_grads, size_t *act) {
     seq_free_buffers(s);
+    if (act) *act = 0;
     if (s->n == 0) return 0;
     s->out = calloc((size_t)s->n, sizeof *s->out);
     s->grad = calloc((size_t)s->n, sizeof *s->grad);
     if (!s->out || !s->grad) return -1;
+    s->borrowed = act != NULL;
     long ws = 0;
     for (int i = 0; i < s->n; i++) {
         Layer *l = s->L[i];
         size_t sz = (size_t)nmax * (size_t)shape_size(l->out);
         if (l->alias)
             s->out[i] = s->out[i - 1];
+        else if (act)
+            *act = sz > *act ? sz : *act;
         else if (!(s->out[i] = real_alloc(sz)))
             return -1;
         int next_alias = i + 1 < s->n && s->L[i + 1]->alias;
@@ -94,26 +100,9 @@ long seq_reserve(Seq *s, int nmax, int with_grads) {
     return ws;
 }
 
-long seq_reserve_shared(Seq *s, int nmax, size_t *act) {
-    seq_free_buffers(s);
-    *act = 0;
-    if (s->n == 0) return 0;
-    s->out = calloc((size_t)s->n, sizeof *s->out);
-    s->grad = calloc((size_t)s->n, sizeof *s->grad);
-    if (!s->out || !s->grad) return -1;
-    s->borrowed = 1;
-    long ws = 0;
-    for (int i = 0; i < s->n; i++) {
-        Layer *l = s->L[i];
-        if (l->alias) continue;
-        size_t sz = (size_t)nmax * (size_t)shape_size(l->out);
-        if (sz > *act) *act = sz;
-        long need = l->ops->reserve ? l->ops->reserve(l, nmax, 0) : 0;
-        if (need < 0) return -1;
-        if (need > ws) ws = need;
-    }
-    return ws;
-}
+long seq_reserve(Seq *s, int nmax, int with_grads) { return reserve(s, nmax, with_grads, NULL); }
+
+long seq_reserve_shared(Seq *s, int nmax, size_t *act) { return reserve(s, nmax, 0, act); }
 
 void seq_bind(Seq *s, real *const act[2]) {
     for (int i = 0, k = 0; i < s->n; i++)
